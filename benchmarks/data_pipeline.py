@@ -1,6 +1,6 @@
 """Images/s of keras_caffe's LMDB-of-JPEG Data pipeline against the bare JPEG decode limit.
 
-    python benchmarks/data_pipeline.py                      # ~2 min on a 2-core machine
+    python benchmarks/data_pipeline.py                      # ~1 min on a 2-core machine
     python benchmarks/data_pipeline.py --records 4000 --size 256 --batch 64 --repeats 7
 
 It writes an LMDB of JPEG-encoded ``caffe.Datum`` records (``--size`` x ``--size`` colour
@@ -14,10 +14,15 @@ batches):
 * ``lmdb, no transform``: ``lmdb_dataset`` without ``transform_param``: LMDB cursor, Datum
   parsing, decode, BGR, NCHW float32 (what every Data layer pays before any transform);
 * ``lmdb+mean_value``: ``lmdb_dataset`` in TRAIN phase with ``crop_size`` 227 (random), ``mirror``
-  and per-channel ``mean_value`` plus ``scale``: LMDB cursor, Datum parsing, decode, crop,
-  mirror, BGR, NCHW float32;
+  and per-channel ``mean_value`` plus ``scale``, all on the host: LMDB cursor, Datum parsing,
+  decode, crop, mirror, BGR, NCHW float32 (what ``keras-caffe forward --batches`` reads);
 * ``lmdb+mean_file``: the same with the full-size ``mean_file`` instead (mean before crop);
-* with ``--no-jit`` variants also the same pipelines without the fused XLA batch kernel.
+* ``..., deferred``: the same pipelines as training reads them (``deferred=True``): the host
+  reads, parses, decodes, checks and draws each item's crop and flip, and the batch's array
+  work (crop, mirror, BGR, ``(x - mean) * scale``) is left to ``dataset.finish``, which the
+  trainer runs where the model runs -- on the accelerator, or on a CPU-only machine in the
+  training step; its cost on this CPU is printed below the table;
+* with ``--no-jit`` variants also the same pipelines without the XLA batch kernels.
 
 Columns: ``img/s`` (wall clock, median over rounds), ``img/cpu-s`` (images per second of this
 process's CPU time, all threads: robust to other processes sharing the machine), and the ratios
@@ -88,6 +93,16 @@ def time_round(ds, batch, batches):
     return batch * batches / wall, batch * batches / cpu
 
 
+def finish_cost(ds, batch, calls=20):
+    """Microseconds per image of ``ds.finish`` on one prefetched batch."""
+    raw, _ = next(iter(ds))
+    ds.finish(raw)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        ds.finish(raw)   # eager on the CPU: returns when done
+    return (time.perf_counter() - t0) / calls / batch * 1e6
+
+
 def parse_speed(jpegs, raw_size=256, n=2000):
     """Microseconds per record: Python protobuf parsing vs tf.io.decode_proto (batched)."""
     import tensorflow as tf
@@ -149,15 +164,15 @@ def main(argv=None):
         variants = {"decode": decode,
                     "lmdb, no transform": lmdb_dataset(lmdb_path, args.batch, None,
                                                        layout=args.layout)}
+        means = {"mean_value": {"mean_value": [104.0, 117.0, 123.0]},
+                 "mean_file": {"mean_file": os.path.join(folder, "mean.binaryproto")}}
         for jit in ([True, False] if args.no_jit else [True]):
-            tag = "" if jit else " (no XLA)"
-            variants[f"lmdb+mean_value{tag}"] = lmdb_dataset(
-                lmdb_path, args.batch, dict(common, mean_value=[104.0, 117.0, 123.0]),
-                phase="train", seed=1, jit=jit, layout=args.layout)
-            variants[f"lmdb+mean_file{tag}"] = lmdb_dataset(
-                lmdb_path, args.batch,
-                dict(common, mean_file=os.path.join(folder, "mean.binaryproto")),
-                phase="train", seed=1, jit=jit, layout=args.layout)
+            for deferred in (True, False):
+                for name, mean in means.items():
+                    tag = (", deferred" if deferred else "") + ("" if jit else " (no XLA)")
+                    variants[f"lmdb+{name}{tag}"] = lmdb_dataset(
+                        lmdb_path, args.batch, dict(common, **mean), phase="train", seed=1,
+                        jit=jit, layout=args.layout, deferred=deferred)
         for ds in variants.values():   # compile / warm up once
             time_round(ds, args.batch, 2)
         samples = {k: [] for k in variants}
@@ -175,6 +190,9 @@ def main(argv=None):
             ratio = statistics.median(v[0] / b[0] for v, b in zip(vals, base))
             ratio_cpu = statistics.median(v[1] / b[1] for v, b in zip(vals, base))
             print(f"{label:28s} {wall:8.0f} {cpu:10.0f} {ratio:7.3f} {ratio_cpu:11.3f}")
+        finish_us = finish_cost(variants["lmdb+mean_file, deferred"], args.batch)
+        print(f"\nthe deferred float pass (dataset.finish, mean_file) on this CPU: "
+              f"{finish_us:.1f} us per image, one thread")
         print("\nDatum parsing, microseconds per record:")
         for name, (py, graph) in parse_speed(jpegs).items():
             print(f"  {name:14s} python protobuf {py:6.1f}   tf.io.decode_proto {graph:6.1f}")

@@ -2,15 +2,23 @@
 
 Item ``j`` of batch ``k`` is record ``(k * batch_size + j) mod N`` (plus ImageData's
 shuffle/rand_skip): the stream wraps to the first record in the middle of a batch, with no
-padding and no short batch.  Python walks the database or list and parses Datums (a few
-microseconds a record, chunked); decoding, resizing and the transform run in the graph,
-in parallel and in order (``num_parallel_calls=AUTOTUNE, deterministic=True``), and the
-batches are prefetched.
+padding and no short batch.  A Python thread walks the database or list a chunk ahead and
+parses Datums (a few microseconds a record); decoding, resizing and the transform run in the
+graph, in parallel and in order (``num_parallel_calls=AUTOTUNE, deterministic=True``), and
+the batches are prefetched.
 
 Each dataset yields ``(data, label)`` (or only ``data`` with ``labels=False``): ``data`` is
 float32 ``N x C x H x W`` (Caffe's layout; ``layout="NHWC"`` gives ``N x H x W x C`` without
 the transpose), ``label`` float32 ``(N,)``.  All items of a batch must have the shape of its
 first item (records of different sizes can share a batch only through a crop), as in Caffe.
+With ``deferred=True`` the host stops after decoding and drawing the crops: ``data`` is the
+decoded batch and its placement, and ``dataset.finish(data)`` does the arithmetic wherever
+it is called (see :func:`lmdb_dataset`).
+
+Speed (``benchmarks/data_pipeline.py``): what costs throughput beyond the decoding itself is
+per-item work in the graph (each tf.data component and small op costs about a percent) and
+the float32 pass, which writes four bytes per pixel: hence one int64 vector of facts per
+item, names of items looked up only when a check fails, and the deferred mode.
 
 >>> ds = lmdb_dataset("examples/mnist/mnist_train_lmdb", 64,          # doctest: +SKIP
 ...                   transform={"scale": 0.00390625}, phase="train", seed=1)
@@ -18,6 +26,7 @@ first item (records of different sizes can share a batch only through a crop), a
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import weakref
@@ -25,12 +34,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import NetError
+from ..errors import CaffemodelError, NetError
 from .datum import (ENCODED, FLOAT, RAW, decode_image, image_format, orientation, parse_datum,
                     record_fields)
 from .db import KeyValueDB, open_db
 from .resize import opencv_linear_u8_tf
-from .transform import DataTransformer
+from .transform import DataTransformer, ItemNames, assert_items
 
 __all__ = ["lmdb_dataset", "leveldb_dataset", "db_dataset", "image_data_dataset",
            "hdf5_dataset", "memory_data", "dummy_data", "read_image_list"]
@@ -63,39 +72,78 @@ def _options():
     return options
 
 
+# Per-item facts travel as one int64 vector beside the image: the reader's row for the item
+# with the decoded image's shape appended (every extra tf.data component, and every small op
+# in the per-item function, costs about a percent of the throughput).
+
+def _with_shape(meta, image):
+    import tensorflow as tf
+
+    return tf.concat([meta, tf.shape(image, out_type=tf.int64)], 0)
+
+
+def _swap_flags(encoded, chw, mode: str):
+    """Which items' channels are still R,G,B after decoding (see :func:`.datum.decode_image`):
+    encoded colour images (IMREAD_COLOR, or IMREAD_UNCHANGED with 3 channels)."""
+    import tensorflow as tf
+
+    if mode == "gray":
+        return tf.zeros_like(encoded)
+    return tf.logical_and(encoded, tf.constant(True) if mode == "color" else
+                          tf.equal(chw[:, 0], 3))
+
+
 def _finish_batches(ds, batch_size: int, transformer: DataTransformer, layout: str,
-                    out_layout: str, labels: bool, what: str, jit: bool):
-    """Batch decoded items ``(image, swap, chw, index, label, where)`` (zero-padded to the
-    largest), check that they agree with the batch's first item (Caffe sizes a batch by it:
-    same channels, and without a crop the same size), and transform the batch."""
+                    out_layout: str, labels: bool, what: str, jit: bool, columns, describe,
+                    deferred: bool):
+    """Batch decoded items ``(image, meta)`` (zero-padded to the largest), check that they
+    agree with the batch's first item (Caffe sizes a batch by it: same channels, and without a
+    crop the same size), and transform the batch (``deferred``: all but the arithmetic, see
+    :func:`lmdb_dataset`).  ``columns(meta)`` gives ``(index, swap, chw, label, ids)`` of a
+    batch; ``describe(id)`` names an item in errors.  Returns the prefetched dataset."""
     import tensorflow as tf
 
     ds = ds.padded_batch(batch_size, drop_remainder=True)
     crop = transformer.crop[0] > 0
 
     @tf.autograph.experimental.do_not_convert
-    def finish(images, swap, chw, index, label, where):
-        same = tf.equal(chw[:, :1], chw[:1, :1]) if crop else tf.equal(chw, chw[:1])
-        bad = tf.logical_not(tf.reduce_all(same, axis=1))
-        ok = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [
-            f"{what}: every item of a batch must have the {'channels' if crop else 'shape'} "
-            "of its first item (Caffe sizes a batch by its first item"
-            + ("" if crop else "; records of different sizes need a crop") + "); first item",
-            where[0], "with C,H,W", chw[0], "; offending items:", tf.boolean_mask(where, bad),
-            "with C,H,W", tf.boolean_mask(chw, bad)], summarize=3 * batch_size)
+    def finish(images, meta):
+        index, swap, chw, label, ids = columns(meta)
+        chw, label = tf.cast(chw, tf.int32), tf.cast(label, tf.float32)
+        where = ItemNames(describe, ids)
+        same = tf.reduce_all(tf.equal(chw[:, :1], chw[:1, :1]) if crop else
+                             tf.equal(chw, chw[:1]), axis=1)
+        ok = assert_items(same, f"{what}: every item of a batch must have the "
+                          f"{'channels' if crop else 'shape'} of its first item (Caffe sizes a "
+                          "batch by its first item" +
+                          ("" if crop else "; records of different sizes need a crop") +
+                          "); first item", where, chw, "batch_check", first=True)
         with tf.control_dependencies([ok]):
             images = tf.identity(images)
         data = transformer.transform_batch(images, chw, index, layout, out_layout, swap, where,
-                                           jit)
+                                           jit, deferred)
+        if deferred:
+            data = dict(zip(("images", "placement"), data))
         return (data, label) if labels else data
 
-    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+    if deferred:   # one traced call: eager, its dozen small ops would cost 20 us per image
+        ds.finish = tf.function(functools.partial(_finish_values, transformer, layout,
+                                                  out_layout, jit),
+                                autograph=False, reduce_retracing=True)
+    return ds
 
 
-def _chw(image, layout):
-    import tensorflow as tf
+def _finish_values(transformer, layout, out_layout, jit, raw):
+    return transformer.finish_batch(raw["images"], raw["placement"], layout, out_layout, jit)
 
-    return tf.gather(tf.shape(image), [0, 1, 2] if layout == "CHW" else [2, 0, 1])
+
+def _read_ahead(chunks):
+    """Items of the Python reader's chunks.  The reader runs a chunk ahead in its own thread:
+    called inline, its few hundred microseconds per chunk stall the parallel decoders that wait
+    for the next item (about 8% of the throughput on two cores)."""
+    return chunks.prefetch(2).unbatch()
 
 
 # --------------------------------------------------------------------------- Data (LMDB, LevelDB)
@@ -105,13 +153,18 @@ _RAW, _FLOAT, _JPEG, _PNG, _OTHER = range(5)
 
 
 def _datum_chunks(db: KeyValueDB, start_item: int, oriented: bool, chunk: int = CHUNK):
-    """Python side of a Data-layer pipeline: parsed records, ``chunk`` at a time:
-    (index, branch, EXIF orientation, payload, C/H/W, label, where)."""
+    """Python side of a Data-layer pipeline: parsed records, ``chunk`` at a time: payloads and
+    an int64 row per record (index, route, decode branch, EXIF orientation, C, H, W, label),
+    where the route is the branch, or -1 for a JPEG to be turned by its EXIF orientation."""
     g = start_item
-    cols = ([], [], [], [], [], [], [])
+    payloads, rows = [], []
     for position, key, value in db.records(start_item):
-        where = db.describe(position, key)
-        kind, payload, chw, label = record_fields(parse_datum(value, where), where)
+        try:
+            kind, payload, chw, label = record_fields(parse_datum(value))
+        except CaffemodelError:   # again, naming the record
+            where = db.describe(position, key)
+            record_fields(parse_datum(value, where), where)
+            raise
         turn = 1
         if kind == ENCODED:
             branch = _JPEG + image_format(payload)
@@ -119,32 +172,30 @@ def _datum_chunks(db: KeyValueDB, start_item: int, oriented: bool, chunk: int = 
                 turn = orientation(payload)
         else:
             branch = _RAW if kind == RAW else _FLOAT
-        for col, v in zip(cols, (g, branch, turn, payload, chw, label, where)):
-            col.append(v)
+        payloads.append(payload)
+        rows.append((g, branch if turn == 1 else -1, branch, turn, chw[0], chw[1], chw[2],
+                     label))
         g += 1
-        if len(cols[0]) == chunk:
-            yield _chunk_arrays(cols)
-            cols = ([], [], [], [], [], [], [])
+        if len(rows) == chunk:
+            yield np.asarray(payloads, object), np.asarray(rows, np.int64)
+            payloads, rows = [], []
 
 
-def _chunk_arrays(cols):
-    g, branch, turn, payload, chw, label, where = cols
-    return (np.asarray(g, np.int64), np.asarray(branch, np.int32), np.asarray(turn, np.int32),
-            np.asarray(payload, object), np.asarray(chw, np.int32).reshape(-1, 3),
-            np.asarray(label, np.int32), np.asarray(where, object))
-
-
-def _item_format(db: KeyValueDB) -> tuple[str, str]:
-    """Layout and dtype the items travel in, from the database's first record: raw and
-    float Datums stay C,H,W (float32 for float_data), encoded images H,W,C uint8."""
+def _item_format(db: KeyValueDB) -> tuple[str, str, int]:
+    """Layout and dtype the items travel in, and the decode branch of the database's first
+    record: raw and float Datums stay C,H,W (float32 for float_data), encoded images H,W,C
+    uint8."""
     key, value = db.get(0)
     where = db.describe(0, key)
-    kind = record_fields(parse_datum(value, where), where)[0]
-    return ("HWC" if kind == ENCODED else "CHW"), ("float32" if kind == FLOAT else "uint8")
+    kind, payload = record_fields(parse_datum(value, where), where)[:2]
+    branch = _JPEG + image_format(payload) if kind == ENCODED else _RAW if kind == RAW else _FLOAT
+    return ("HWC" if kind == ENCODED else "CHW"), ("float32" if kind == FLOAT else "uint8"), \
+        branch
 
 
 def db_dataset(db: KeyValueDB, batch_size: int, transformer: DataTransformer,
-               start_batch=0, layout: str = "NCHW", labels: bool = True, jit: bool = True):
+               start_batch=0, layout: str = "NCHW", labels: bool = True, jit: bool = True,
+               deferred: bool = False):
     """The pipeline of a Data layer over an open database (see :func:`lmdb_dataset`).
     ``start_batch`` may be a callable, read each time an iterator starts."""
     import tensorflow as tf
@@ -154,12 +205,9 @@ def db_dataset(db: KeyValueDB, batch_size: int, transformer: DataTransformer,
     out_layout = _layouts(layout)
     start = _start_fn(start_batch)
     mode = transformer.decode_mode
-    item_layout, item_dtype = _item_format(db)
+    item_layout, item_dtype, usual = _item_format(db)
     dtype = tf.as_dtype(item_dtype)
-    spec = (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.string),
-            tf.TensorSpec([None, 3], tf.int32), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.string))
+    spec = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None, 8], tf.int64))
     # TF keeps from_generator's Python callable alive after the dataset is gone; it must not
     # hold the database (LMDB refuses a second open of an environment in one process).
     db_ref = weakref.ref(db)
@@ -172,50 +220,70 @@ def db_dataset(db: KeyValueDB, batch_size: int, transformer: DataTransformer,
             raise NetError(closed)
         return _datum_chunks(live, start() * batch_size, mode != "unchanged")
 
-    ds = tf.data.Dataset.from_generator(records, output_signature=spec).unbatch()
+    def describe(index):
+        live = db_ref()
+        if live is None:
+            return f"item {index}"
+        position = index % len(live)
+        return live.describe(position, live.get(position)[0])
+
+    ds = _read_ahead(tf.data.Dataset.from_generator(records, output_signature=spec))
 
     def as_item(img, img_layout):
         if img_layout != item_layout:
             img = tf.transpose(img, [1, 2, 0] if item_layout == "HWC" else [2, 0, 1])
         return tf.cast(img, dtype)
 
-    @tf.autograph.experimental.do_not_convert
-    def item(g, branch, turn, payload, chw, label, where):
-        def raw():
-            img = tf.reshape(tf.io.decode_raw(payload, tf.uint8), chw)
-            return as_item(img, "CHW"), tf.constant(False)
-
-        def floats():
+    def decoder(kind, payload, c, h, w, g, turn=1):
+        """The image of one record of a given decode branch (a Python int)."""
+        if kind in (_RAW, _FLOAT):
+            chw = tf.cast(tf.stack([c, h, w]), tf.int32)
+        if kind == _RAW:
+            return as_item(tf.reshape(tf.io.decode_raw(payload, tf.uint8), chw), "CHW")
+        if kind == _FLOAT:
             img = tf.reshape(tf.io.decode_raw(payload, tf.float32, little_endian=True), chw)
             if item_dtype != "float32":
-                ok = tf.debugging.Assert(False, [where, "holds float_data but the database's "
-                                                 "first record holds uint8 pixels; mixing "
-                                                 "the two is not supported"])
+                ok = tf.debugging.Assert(False, [
+                    f"{db.path}: record", g % len(db), "holds float_data but the database's "
+                    "first record holds uint8 pixels; mixing the two is not supported"])
                 with tf.control_dependencies([ok]):
                     img = tf.identity(img)
-            return as_item(img, "CHW"), tf.constant(False)
+            return as_item(img, "CHW")
+        img, _ = decode_image(payload, mode, bgr=False, fmt=kind - _JPEG, exif_orientation=turn)
+        return as_item(img, "HWC")
 
-        def encoded(fmt):
-            def decode():
-                img, swap = decode_image(payload, mode, bgr=False, fmt=fmt,
-                                         exif_orientation=turn)
-                return as_item(img, "HWC"), swap
-            return decode
+    # Records unlike the first (rare: a database mixing PNG and JPEG files, or EXIF-rotated
+    # JPEGs) are decoded by a separate function: inlined into the item function, its branches
+    # would cost every record ~7% of the throughput.
+    @tf.function(autograph=False, experimental_attributes={"_noinline": True})
+    def any_record(branch, payload, c, h, w, g, turn):
+        return tf.switch_case(branch, [functools.partial(decoder, kind, payload, c, h, w, g,
+                                                         turn) for kind in range(5)])
 
-        img, swap = tf.switch_case(branch, [raw, floats, encoded(0), encoded(1), encoded(2)])
-        return img, swap, _chw(img, item_layout), g, tf.cast(label, tf.float32), where
+    @tf.autograph.experimental.do_not_convert
+    def item(payload, meta):
+        g, route, branch, turn, c, h, w, _ = tf.unstack(meta)
+        img = tf.cond(tf.equal(route, usual), lambda: decoder(usual, payload, c, h, w, g),
+                      lambda: any_record(tf.cast(branch, tf.int32), payload, c, h, w, g,
+                                         tf.cast(turn, tf.int32)))
+        return img, _with_shape(meta, img)
+
+    def columns(meta):
+        shape = meta[:, 8:11]
+        chw = shape if item_layout == "CHW" else tf.gather(shape, [2, 0, 1], axis=1)
+        swap = _swap_flags(meta[:, 2] >= _JPEG, chw, mode)
+        return meta[:, 0], swap, chw, meta[:, 7], meta[:, 0]
 
     ds = ds.map(item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = _finish_batches(ds, batch_size, transformer, item_layout, out_layout, labels,
-                         f"{db.backend} '{db.path}'", jit)
-    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+                         f"{db.backend} '{db.path}'", jit, columns, describe, deferred)
     ds._keras_caffe_db = db   # the database stays open while the dataset object lives
     return ds
 
 
 def lmdb_dataset(path, batch_size: int, transform=None, phase="test", seed: int = 0, *,
                  start_batch: int = 0, layout: str = "NCHW", labels: bool = True,
-                 jit: bool = True):
+                 jit: bool = True, deferred: bool = False):
     """Caffe's Data layer over an LMDB of Datums (raw, float or encoded) as a ``tf.data``
     pipeline of ``(data, label)`` batches.
 
@@ -228,21 +296,28 @@ def lmdb_dataset(path, batch_size: int, transform=None, phase="test", seed: int 
         start_batch: the first batch to produce (resume).
         layout: ``"NCHW"`` (Caffe's) or ``"NHWC"``.
         labels: also yield the labels.
-        jit: run the batch arithmetic as one XLA kernel (same numbers, much faster).
+        jit: run the batch arithmetic as XLA kernels (same numbers, much faster).
+        deferred: leave the array work of the transform to the consumer: batches are then
+            ``{"images": ..., "placement": ...}`` -- the decoded images as stored (uint8 but
+            for float_data; H,W,C for encoded records, C,H,W for raw ones; zero-padded to the
+            batch's largest) and each item's crop offsets, flip and RGB->BGR flag -- and the
+            dataset's ``finish(batch)`` turns one into the same float32 values, e.g. inside
+            the training step on the accelerator, so that the host only reads and decodes
+            and sends a third of the bytes.
     """
     db = open_db(path, "lmdb")
     return db_dataset(db, batch_size, _transformer(transform, phase, seed, None), start_batch,
-                      layout, labels, jit)
+                      layout, labels, jit, deferred)
 
 
 def leveldb_dataset(path, batch_size: int, transform=None, phase="test", seed: int = 0, *,
                     start_batch: int = 0, layout: str = "NCHW", labels: bool = True,
-                    jit: bool = True):
+                    jit: bool = True, deferred: bool = False):
     """:func:`lmdb_dataset` for a LevelDB database (needs ``plyvel``, the ``leveldb`` extra;
     the folder must be writable)."""
     db = open_db(path, "leveldb")
     return db_dataset(db, batch_size, _transformer(transform, phase, seed, None), start_batch,
-                      layout, labels, jit)
+                      layout, labels, jit, deferred)
 
 
 # --------------------------------------------------------------------------- ImageData
@@ -309,7 +384,8 @@ def image_data_dataset(list_file, batch_size: int = 1, root_folder: str = "",
                        new_height: int = 0, new_width: int = 0, is_color: bool = True,
                        shuffle: bool = False, rand_skip: int = 0, transform=None,
                        phase="test", seed: int = 0, *, start_batch=0, layout: str = "NCHW",
-                       labels: bool = True, layer: str | None = None, jit: bool = True):
+                       labels: bool = True, layer: str | None = None, jit: bool = True,
+                       deferred: bool = False):
     """Caffe's ImageData layer as a ``tf.data`` pipeline of ``(data, label)`` batches.
 
     Images are read like ``cv::imread`` (``is_color``: B,G,R; else grey converted in the
@@ -330,37 +406,42 @@ def image_data_dataset(list_file, batch_size: int = 1, root_folder: str = "",
     start = _start_fn(start_batch)
     # Absolute paths: the pipeline reads ahead, and must not follow a later chdir.
     paths = np.asarray([os.path.abspath(e[0]) for e in entries], object)
-    labels_np = np.asarray([e[1] for e in entries], np.int32)
-    where = np.asarray([f"{os.fspath(list_file)}:{e[2]}: "
-                        f"'{e[0].decode('utf-8', 'backslashreplace')}'" for e in entries], object)
+    labels_np = np.asarray([e[1] for e in entries], np.int64)
+    where = [f"{os.fspath(list_file)}:{e[2]}: '{e[0].decode('utf-8', 'backslashreplace')}'"
+             for e in entries]
 
     def chunks():
-        cols = ([], [])
+        items, entries_ = [], []
         for g, i in image_order(len(entries), shuffle, rand_skip, transformer.seed,
                                 start() * batch_size):
-            cols[0].append(g)
-            cols[1].append(i)
-            if len(cols[0]) == CHUNK:
-                idx = np.asarray(cols[1])
-                yield np.asarray(cols[0], np.int64), paths[idx], labels_np[idx], where[idx]
-                cols = ([], [])
+            items.append(g)
+            entries_.append(i)
+            if len(items) == CHUNK:
+                idx = np.asarray(entries_)
+                yield paths[idx], np.stack([np.asarray(items, np.int64), labels_np[idx],
+                                            idx.astype(np.int64)], 1)
+                items, entries_ = [], []
 
-    spec = (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.string),
-            tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.string))
-    ds = tf.data.Dataset.from_generator(chunks, output_signature=spec).unbatch()
+    spec = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None, 3], tf.int64))
+    ds = _read_ahead(tf.data.Dataset.from_generator(chunks, output_signature=spec))
     mode = "color" if is_color else "gray"
 
     @tf.autograph.experimental.do_not_convert
-    def item(g, path, label, where):
-        img, swap = decode_image(tf.io.read_file(path), mode, bgr=False)
+    def item(path, meta):
+        img, _ = decode_image(tf.io.read_file(path), mode, bgr=False)
         if new_height > 0:
             img = opencv_linear_u8_tf(img, new_height, new_width)
-        return img, swap, _chw(img, "HWC"), g, tf.cast(label, tf.float32), where
+        return img, _with_shape(meta, img)
+
+    def columns(meta):
+        chw = tf.gather(meta[:, 3:6], [2, 0, 1], axis=1)
+        swap = _swap_flags(tf.ones_like(meta[:, 0], tf.bool), chw, mode)
+        return meta[:, 0], swap, chw, meta[:, 1], meta[:, 2]
 
     ds = ds.map(item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = _finish_batches(ds, batch_size, transformer, "HWC", out_layout, labels,
-                         f"ImageData '{os.fspath(list_file)}'", jit)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+    return _finish_batches(ds, batch_size, transformer, "HWC", out_layout, labels,
+                           f"ImageData '{os.fspath(list_file)}'", jit, columns,
+                           lambda i: where[i], deferred)
 
 
 # --------------------------------------------------------------------------- HDF5, memory, dummy

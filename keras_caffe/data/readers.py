@@ -30,43 +30,67 @@ def default_seed(seed) -> int:
 
 
 class PipelineSource(BatchSource):
-    """Batches pulled from a ``tf.data`` pipeline that starts at ``self.batches_read``."""
+    """Batches pulled from a ``tf.data`` pipeline that starts at ``self.batches_read``.
+
+    Two pipelines read the same stream: Caffe's float32 NCHW batches (:meth:`next_batch`),
+    and the model's NHWC feeds (:meth:`next_feeds`).  With an accelerator the feeds'
+    pipeline is deferred: the host only reads and decodes, and the transform's array work
+    runs on the accelerator, which receives a third of the bytes; without one the host's
+    pipeline threads do it all, in parallel with the training step."""
+
+    #: Defer the feeds' array work to where the model runs: None = when a GPU is visible.
+    defer: bool | None = None
 
     def __init__(self, tops, batch_size, seed, layer):
         super().__init__(tops, batch_size)
         self.seed = default_seed(seed)
         self.layer = layer
-        self._dataset = None
+        self._datasets = {}
         self._iterator = None
+        self._mode = None
         # The batch a new iterator starts at; a holder (not self) so the pipeline does not
         # keep the source alive: dropping the source stops its read-ahead.
         self._start = _Start()
 
-    def _make_dataset(self):
-        """The pipeline; it starts at ``self._start.value`` whenever an iterator starts."""
+    def _make_dataset(self, layout: str, deferred: bool):
+        """The pipeline (see ``lmdb_dataset``); it starts at ``self._start.value`` whenever
+        an iterator starts."""
         raise NotImplementedError
 
     def _diagnose(self, batch: int, exc) -> Exception:
         """A clear error for a failed batch (names the record/line when it can)."""
         return NetError(f"reading batch {batch} failed: {_tf_message(exc)}", layer=self.layer)
 
-    def next_batch(self) -> dict[str, np.ndarray]:
+    def _next(self, mode: tuple[str, bool]):
         import tensorflow as tf
 
-        if self._dataset is None:
-            self._dataset = self._make_dataset()
-        if self._iterator is None:
+        if mode not in self._datasets:
+            self._datasets[mode] = self._make_dataset(*mode)
+        if self._iterator is None or self._mode != mode:
             self._start.value = self.batches_read
-            self._iterator = iter(self._dataset)
+            self._iterator, self._mode = iter(self._datasets[mode]), mode
         try:
             values = next(self._iterator)
         except tf.errors.OpError as exc:
             self._iterator = None
             raise self._diagnose(self.batches_read, exc) from None
         self.batches_read += 1
-        if not isinstance(values, tuple):
-            values = (values,)
-        return {t: v.numpy() for t, v in zip(self.tops, values)}
+        return values if isinstance(values, tuple) else (values,)
+
+    def next_batch(self) -> dict[str, np.ndarray]:
+        return {t: v.numpy() for t, v in zip(self.tops, self._next(("NCHW", False)))}
+
+    def next_feeds(self) -> dict:
+        import tensorflow as tf
+
+        defer = self.defer
+        if defer is None:
+            defer = bool(tf.config.list_logical_devices("GPU"))
+        mode = ("NHWC", defer)
+        values = dict(zip(self.tops, self._next(mode)))
+        if mode[1]:
+            values[self.tops[0]] = self._datasets[mode].finish(values[self.tops[0]])
+        return values
 
     def seek(self, batches_read: int) -> None:
         self.batches_read = int(batches_read)
@@ -79,7 +103,7 @@ class PipelineSource(BatchSource):
         if "seed" in state and int(state["seed"]) != self.seed:
             self.seed = int(state["seed"])
             self._reseed()
-            self._dataset = None
+            self._datasets = {}
         self.seek(int(state["batches_read"]))
 
     def _reseed(self):
@@ -138,11 +162,11 @@ class DataSource(PipelineSource):
 
         self.transformer = DataTransformer(self.param, self.phase, self.seed, self.layer)
 
-    def _make_dataset(self):
+    def _make_dataset(self, layout, deferred):
         from .pipelines import db_dataset
 
-        return db_dataset(self.db, self.batch_size, self.transformer,
-                          start_batch=self._start, labels=len(self.tops) == 2)
+        return db_dataset(self.db, self.batch_size, self.transformer, start_batch=self._start,
+                          labels=len(self.tops) == 2, layout=layout, deferred=deferred)
 
     def _diagnose(self, batch, exc):
         from .datum import datum_to_array
@@ -161,7 +185,7 @@ class DataSource(PipelineSource):
                         f"{_tf_message(exc)}", layer=self.layer)
 
     def close(self):
-        self._iterator = self._dataset = None
+        self._iterator, self._datasets = None, {}
         self.db.close()
 
 
@@ -179,14 +203,15 @@ class ImageDataSource(PipelineSource):
         self.param, self.transform, self.phase = param, transform, phase
         self.entries = read_image_list(param.source, param.root_folder, layer)
 
-    def _make_dataset(self):
+    def _make_dataset(self, layout, deferred):
         from .pipelines import image_data_dataset
 
         p = self.param
         return image_data_dataset(
             p.source, p.batch_size, p.root_folder, p.new_height, p.new_width, p.is_color,
             p.shuffle, p.rand_skip, self.transform, self.phase, self.seed,
-            start_batch=self._start, labels=len(self.tops) == 2, layer=self.layer)
+            start_batch=self._start, labels=len(self.tops) == 2, layer=self.layer,
+            layout=layout, deferred=deferred)
 
     def _diagnose(self, batch, exc):
         from .datum import decode_image_numpy

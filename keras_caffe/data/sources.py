@@ -27,6 +27,13 @@ class BatchSource(abc.ABC):
     def next_batch(self) -> dict[str, np.ndarray]:
         ...
 
+    def next_feeds(self) -> dict:
+        """The next batch as a model takes it: our internal layout (NHWC images), as arrays
+        or (on the accelerator when there is one) tensors.  Same stream as :meth:`next_batch`."""
+        from ..graph import layout
+
+        return {k: layout.to_internal_array(v) for k, v in self.next_batch().items()}
+
     def shapes(self) -> dict[str, tuple]:
         """Caffe shapes of one batch (reads one batch and rewinds)."""
         position = self.state()
@@ -110,3 +117,11 @@ def next_batches(sources) -> dict[str, np.ndarray]:
     for source in sources.values():
         batch.update(source.next_batch())
     return batch
+
+
+def next_feeds(sources) -> dict:
+    """The next batch of every source as the model takes it (see ``BatchSource.next_feeds``)."""
+    feeds = {}
+    for source in sources.values():
+        feeds.update(source.next_feeds())
+    return feeds

@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import CaffemodelError, NetError
 from ..proto import caffe_pb2
 
-__all__ = ["DataTransformer", "as_transform_param", "phase_number"]
+__all__ = ["DataTransformer", "ItemNames", "as_transform_param", "item_names",
+           "assert_items", "phase_number"]
 
 _UNSUPPORTED = ("resize_param", "noise_param", "emit_constraint", "distort_param", "expand_param")
 
@@ -154,18 +155,14 @@ class DataTransformer:
         return h_off, w_off, flip
 
     def checks(self, chw, where=""):
-        """Assert ops for a batch of true image sizes ``chw`` (``B x 3``: C, H, W) against
-        the crop and the mean; ``where`` (``B`` strings) names the items in the message."""
+        """Checks of a batch of true image sizes ``chw`` (``B x 3``: C, H, W) against the crop
+        and the mean; ``where`` names the items in the message (see :func:`item_names`)."""
         import tensorflow as tf
 
         c, h, w = chw[:, 0], chw[:, 1], chw[:, 2]
-        where = tf.broadcast_to(tf.convert_to_tensor(where, tf.string), tf.shape(c))
 
         def check(ok, message, name):
-            bad = tf.logical_not(ok)
-            return tf.debugging.Assert(tf.reduce_all(ok), [
-                message + "; offending items:", tf.boolean_mask(where, bad), "with C,H,W",
-                tf.boolean_mask(chw, bad)], summarize=3 * 1024, name=name)
+            return assert_items(ok, message, where, chw, name)
 
         ops = []
         ch, cw = self.crop
@@ -186,13 +183,18 @@ class DataTransformer:
         return ops
 
     def transform_batch(self, images, chw, index, layout: str = "HWC",
-                        out_layout: str = "CHW", swap=None, where="", jit: bool = False):
+                        out_layout: str = "CHW", swap=None, where="", jit: bool = False,
+                        deferred: bool = False):
         """Transform a batch: ``images`` (``B x`` ``layout``, uint8 or float32; may be
         zero-padded beyond each item's true size ``chw`` (``B x 3``)), ``index`` (``B``, the
         items' positions in the stream, for the random choices), ``swap`` (``B`` bools:
         reverse the channel order first, for RGB decoders).  Returns float32
-        ``B x`` ``out_layout``.  ``jit`` runs the arithmetic as one fused XLA kernel (same
-        numbers)."""
+        ``B x`` ``out_layout``.  ``jit`` runs the arithmetic as XLA kernels (same numbers).
+
+        With ``deferred`` it only checks the batch and draws the crops and flips: it returns
+        ``(images, placement)``, the int32 ``B x 4`` ``(h_off, w_off, flip, swap)`` with which
+        :meth:`finish_batch` does the rest -- typically on the accelerator, leaving the host
+        nothing but decoding and a third of the bytes to transfer."""
         import tensorflow as tf
 
         _check_layout(layout)
@@ -200,7 +202,28 @@ class DataTransformer:
         images, chw = tf.convert_to_tensor(images), tf.convert_to_tensor(chw, tf.int32)
         with tf.control_dependencies(self.checks(chw, where)):
             h_off, w_off, flip = self.offsets(index, chw[:, 1], chw[:, 2])
-        args = (h_off, w_off, flip) + ((swap,) if swap is not None else ())
+        if deferred:
+            swap = tf.zeros_like(flip) if swap is None else swap
+            return images, tf.stack([h_off, w_off, tf.cast(flip, tf.int32),
+                                     tf.cast(swap, tf.int32)], 1)
+        return self._apply(images, (h_off, w_off, flip, swap), layout, out_layout, jit)
+
+    def finish_batch(self, images, placement, layout: str = "HWC", out_layout: str = "CHW",
+                     jit: bool = False):
+        """The rest of a deferred :meth:`transform_batch`: crop windows, channel order,
+        mirror and float32 ``(x - mean) * scale`` in ``out_layout``."""
+        import tensorflow as tf
+
+        _check_layout(layout)
+        _check_layout(out_layout)
+        p = tf.convert_to_tensor(placement, tf.int32)
+        args = (p[:, 0], p[:, 1], tf.not_equal(p[:, 2], 0), tf.not_equal(p[:, 3], 0))
+        return self._apply(tf.convert_to_tensor(images), args, layout, out_layout, jit)
+
+    def _apply(self, images, args, layout, out_layout, jit):
+        """The two kernels on a batch; ``args``: ``(h_off, w_off, flip, swap or None)``."""
+        import tensorflow as tf
+
         c_ax = 3 if layout == "HWC" else 1
         if not jit or images.shape[c_ax] is not None:
             return self._run(images, args, layout, out_layout, jit)
@@ -229,8 +252,7 @@ class DataTransformer:
     def _run(self, images, args, layout, out_layout, jit):
         if self.crop[0] and jit:
             images = _pad_to_multiple(images, layout, 32)   # few shapes -> few XLA compiles
-        h_off, w_off, flip = args[:3]
-        swap = args[3] if len(args) == 4 else None
+        h_off, w_off, flip, swap = args
         # Two kernels: XLA vectorizes the uint8 window/flip pass and the float pass far better
         # apart than fused (the fused NCHW kernel with a per-item flip runs ~40% slower).
         crops = self._kernel("pixels", layout, swap is not None, jit)(images, h_off, w_off, flip,
@@ -331,6 +353,52 @@ class DataTransformer:
 def _check_layout(layout):
     if layout not in ("HWC", "CHW"):
         raise ValueError(f"layout must be 'HWC' or 'CHW', got {layout!r}")
+
+
+class ItemNames:
+    """Names of a batch's items made only when a check fails: ``describe`` (Python) turns
+    item ids (an int64 tensor, one per item) into texts such as ``"db: record 7 (key ...)"``.
+    Carrying a formatted name with every item through ``tf.data`` costs several percent of a
+    pipeline's throughput; this costs nothing until an error is reported."""
+
+    def __init__(self, describe, ids):
+        self.describe, self.ids = describe, ids
+
+
+def item_names(where, which):
+    """String tensor naming the items selected by the bool vector ``which``; ``where`` is one
+    name per item (strings), a single name for all, or an :class:`ItemNames`."""
+    import tensorflow as tf
+
+    if isinstance(where, ItemNames):
+        describe = where.describe
+
+        def names(ids):
+            return np.asarray([describe(int(i)) for i in ids], object)
+
+        return tf.numpy_function(names, [tf.boolean_mask(where.ids, which)], tf.string,
+                                 stateful=False)
+    where = tf.broadcast_to(tf.convert_to_tensor(where, tf.string), tf.shape(which))
+    return tf.boolean_mask(where, which)
+
+
+def assert_items(ok, message, where, chw, name="check", first=False):
+    """Fail with ``message`` naming the items where ``ok`` (bool, one per item) is false and
+    their C,H,W (after the batch's first item with ``first``); names are looked up only on
+    failure.  Returns a tensor to depend on."""
+    import tensorflow as tf
+
+    def fail():
+        bad = tf.logical_not(ok)
+        head = [item_names(where, tf.equal(tf.range(tf.size(ok)), 0)), "with C,H,W",
+                chw[0], ";"] if first else []
+        report = tf.debugging.Assert(False, [message + ("" if first else ";")] + head + [
+            "offending items:", item_names(where, bad), "with C,H,W",
+            tf.boolean_mask(chw, bad)], summarize=3 * 1024, name=name)
+        with tf.control_dependencies([report]):
+            return tf.constant(False)
+
+    return tf.cond(tf.reduce_all(ok), lambda: tf.constant(True), fail)
 
 
 def _per_item(flags, rank):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..api import build_net, resolve_net
-from ..data.sources import batch_shapes, graph_sources, next_batches
-from ..graph import layout
+from ..data.sources import batch_shapes, graph_sources, next_feeds
 from ..graph.phase import parse_phase
 from .runner import output_line
 
@@ -18,8 +17,8 @@ def evaluate(model, weights, iterations: int, phase: str = "test") -> list[str]:
     cnet = build_net(model, weights, phase, input_shapes=batch_shapes(sources), free_spatial=False)
     sums, lines = None, []
     for i in range(iterations):
-        feeds = {k: layout.to_internal_array(v) for k, v in next_batches(sources).items()}
-        outs = {k: np.asarray(v, np.float64) for k, v in cnet.model(feeds, training=False).items()}
+        outs = {k: np.asarray(v, np.float64)
+                for k, v in cnet.model(next_feeds(sources), training=False).items()}
         lines += [f"Batch {i}, {output_line(k, x)}" for k, v in outs.items() for x in np.ravel(v)[:16]]
         sums = outs if sums is None else {k: sums[k] + v for k, v in outs.items()}
     weights_of = {b.name: w for b, w in cnet.loss_terms}

@@ -19,10 +19,9 @@ from collections import deque
 import numpy as np
 
 from ..api import build_net, read_weights
-from ..data.sources import batch_shapes, graph_sources, next_batches
+from ..data.sources import batch_shapes, graph_sources, next_feeds
 from ..execution import objective
 from ..errors import NetError
-from ..graph import layout
 from ..proto import caffe_pb2
 from ..proto.upgrade import read_upgraded_solver
 from . import snapshot as snapshots
@@ -111,9 +110,8 @@ class Solver:
         return "snapshot"
 
     # ------------------------------------------------------------------ data
-    def _next_inputs(self, cnet) -> dict[str, np.ndarray]:
-        batch = next_batches(self.sources[id(cnet)])
-        return {name: layout.to_internal_array(value) for name, value in batch.items()}
+    def _next_inputs(self, cnet) -> dict:
+        return next_feeds(self.sources[id(cnet)])
 
     # ------------------------------------------------------------------ one iteration
     def _make_step(self):

@@ -75,6 +75,29 @@ def test_float_and_png_records(tmp_path, monkeypatch):
                                   tf.io.decode_png(png_of_bgr(bgr[0]), channels=1)[..., 0])
 
 
+def test_database_mixing_record_kinds(tmp_path, monkeypatch):
+    """Records unlike the first (PNG among JPEGs, raw pixels among encoded ones) take the
+    general decoder and give the same values as when read alone."""
+    from tests.data.helpers import jpeg_of_bgr
+
+    monkeypatch.chdir(tmp_path)
+    bgr = [RNG.integers(0, 256, (6, 7, 3), np.uint8) for _ in range(5)]
+    jpeg = [jpeg_of_bgr(b) for b in bgr]
+    records = [encoded_datum(jpeg[0], 0), encoded_datum(png_of_bgr(bgr[1]), 1),
+               raw_datum(bgr[2].transpose(2, 0, 1), 2), encoded_datum(jpeg[3], 3),
+               encoded_datum(png_of_bgr(bgr[4]), 4)]
+    write_lmdb(tmp_path / "mixed", [(b"%d" % i, r) for i, r in enumerate(records)])
+    expected = [tf.io.decode_jpeg(jpeg[0], dct_method="INTEGER_ACCURATE").numpy()[..., ::-1],
+                bgr[1], bgr[2],
+                tf.io.decode_jpeg(jpeg[3], dct_method="INTEGER_ACCURATE").numpy()[..., ::-1],
+                bgr[4]]
+    source = source_for(node_of(data_layer("mixed", 5, "scale: 0.5")), caffe_pb2.TEST)
+    batch = source.next_batch()
+    assert batch["label"].tolist() == [0, 1, 2, 3, 4]
+    for got, want in zip(batch["data"], expected):
+        np.testing.assert_array_equal(got, caffe_transform(want.transpose(2, 0, 1), scale=0.5))
+
+
 def test_exact_resume_with_random_crops(raw_db):
     layer = node_of(data_layer(transform="crop_size: 7 mirror: true"), "train")
     source = source_for(layer, caffe_pb2.TRAIN, seed=None)   # a seed is drawn and recorded
@@ -106,6 +129,47 @@ def test_single_top_and_standalone_datasets(raw_db):
     nhwc = next(iter(lmdb_dataset("db", 4, {"crop_size": 8}, start_batch=2, layout="NHWC",
                                   labels=False)))
     np.testing.assert_array_equal(nhwc.numpy(), data.numpy().transpose(0, 2, 3, 1))
+    deferred = lmdb_dataset("db", 4, {"crop_size": 8}, start_batch=2, deferred=True)
+    raw, label2 = next(iter(deferred))
+    assert raw["images"].dtype == tf.uint8 and raw["placement"].shape == (4, 4)
+    np.testing.assert_array_equal(deferred.finish(raw).numpy(), data.numpy())
+    np.testing.assert_array_equal(label2.numpy(), label.numpy())
+
+
+@pytest.mark.parametrize("defer", [True, False])
+@pytest.mark.parametrize("transform", ["crop_size: 7 mirror: true scale: 0.5 mean_value: 3",
+                                       'crop_size: 6 mirror: true mean_file: "mean.binaryproto"',
+                                       "mirror: true"])
+def test_feeds_are_the_batches_in_the_internal_layout(tmp_path, monkeypatch, transform, defer):
+    """``next_feeds`` (deferred: the host decodes, the rest runs where the model runs) gives
+    exactly ``next_batch`` in NHWC, in TRAIN with random crops and mirrors, for encoded and
+    raw records, and both share one position in the stream."""
+    from keras_caffe.proto.binary import write_blob
+    from tests.data.helpers import jpeg_of_bgr
+
+    monkeypatch.chdir(tmp_path)
+    write_blob(tmp_path / "mean.binaryproto", RNG.uniform(0, 255, (1, 3, 9, 10)).astype("f4"))
+    bgr = [RNG.integers(0, 256, (9, 10, 3), np.uint8) for _ in range(7)]
+    write_lmdb(tmp_path / "jpg", [(b"%d" % i, encoded_datum(jpeg_of_bgr(b), i))
+                                  for i, b in enumerate(bgr)])
+    write_lmdb(tmp_path / "raw", [(b"%d" % i, raw_datum(b.transpose(2, 0, 1), i))
+                                  for i, b in enumerate(bgr)])
+    for db in ("jpg", "raw"):
+        layer = node_of(data_layer(db, 3, transform), "train")
+        caffe = source_for(layer, caffe_pb2.TRAIN, seed=5)
+        mixed = source_for(layer, caffe_pb2.TRAIN, seed=5)
+        mixed.defer = defer
+        for k in range(5):   # wraps mid-batch; alternate the two kinds of reads
+            want = caffe.next_batch()
+            if k % 2:
+                got = mixed.next_batch()
+            else:
+                feeds = mixed.next_feeds()
+                got = {"data": np.asarray(feeds["data"]).transpose(0, 3, 1, 2),
+                       "label": np.asarray(feeds["label"])}
+                assert feeds["data"].dtype == tf.float32
+            np.testing.assert_array_equal(got["data"], want["data"])
+            np.testing.assert_array_equal(got["label"], want["label"])
 
 
 def test_data_errors(raw_db, tmp_path):
@@ -206,6 +270,11 @@ def test_image_data_shuffle_is_seeded_and_resumable(image_list):
     again = source_for(layer, caffe_pb2.TRAIN, seed=3)
     again.restore(source.state() | {"batches_read": 3})
     np.testing.assert_array_equal(again.next_batch()["data"], batches[3]["data"])
+    again.defer = True
+    feeds = again.next_feeds()   # deferred: the transform finished where the model runs
+    np.testing.assert_array_equal(np.asarray(feeds["data"]).transpose(0, 3, 1, 2),
+                                  batches[4]["data"])
+    np.testing.assert_array_equal(feeds["label"], batches[4]["label"])
 
 
 def test_image_data_errors(image_list, tmp_path):
