@@ -7,6 +7,7 @@ The README's table is this function's output (a test checks it is current; regen
 from __future__ import annotations
 
 from .converters import registry
+from .data.sources import READ_TYPES
 from .graph.net import SOURCE_TYPES
 
 # BVLC Caffe's layer catalogue (types registered in its layer factory).
@@ -30,8 +31,13 @@ def status(type_name: str) -> str:
     if conv is not None:
         module = conv.build.__module__.rsplit(".", 1)[-1]
         return f"converted (`converters/{module}.py`)"
+    if type_name == "Input":
+        return "model input (fed by the caller)"
+    if type_name in READ_TYPES:
+        return "model input, read from its source by `keras_caffe.data` (`forward --batches`, " \
+            "`train`, `test`)"
     if type_name in SOURCE_TYPES:
-        return "model input (give its shapes; reading its source comes with the data readers)"
+        return "model input (give its shapes; its source is not read yet)"
     return "not yet: parses, reported by name when building"
 
 

@@ -52,6 +52,10 @@ class BatchSource(abc.ABC):
         ...
 
 
+#: Data layer types whose sources :func:`source_for` reads.
+READ_TYPES = ("Data", "ImageData", "HDF5Data", "MemoryData", "DummyData")
+
+
 def source_for(node, phase: int, seed: int | None = None) -> BatchSource:
     """The source of a data layer (paths resolve against the working directory, as in Caffe)."""
     from .hdf5 import HDF5Source
