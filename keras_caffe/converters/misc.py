@@ -1,9 +1,9 @@
-"""BVLC's BatchReindex and Parameter."""
+"""BVLC's BatchReindex, Filter and Parameter."""
 
 from __future__ import annotations
 
 from ..graph import layout
-from ..layers import CaffeBatchReindex, CaffeParameter
+from ..layers import CaffeBatchReindex, CaffeFilter, CaffeParameter
 from .registry import register
 
 
@@ -12,6 +12,13 @@ def batch_reindex(ctx, x, index):
     if ctx.rank(1) != 1:
         raise ctx.error(f"the index bottom must be a vector, got shape {ctx.bottom_shapes[1]}")
     return ctx.add(CaffeBatchReindex(name=ctx.keras_name))([x, index])
+
+
+@register("Filter", bottoms=(2, None), tops=(1, None))
+def filter_(ctx, *inputs):
+    """The tops' batch size depends on the selector's values (the shape table checks the
+    top count and the selector's shape)."""
+    return ctx.add(CaffeFilter(name=ctx.keras_name))(list(inputs))
 
 
 @register("Parameter", bottoms=0)

@@ -1,9 +1,10 @@
-"""LSTM and RNN: Caffe's time-major recurrent layers with the ``cont`` input."""
+"""LSTM and RNN: Caffe's time-major recurrent layers with the ``cont`` input; LSTMUnit, the
+LSTM's step."""
 
 from __future__ import annotations
 
 from ..graph import layout
-from ..layers import CaffeLSTM, CaffeRNN
+from ..layers import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
 from .registry import register
 
 
@@ -32,3 +33,8 @@ def lstm(ctx, *xs):
 @register("RNN", bottoms=(2, 4), tops=(1, 2))
 def rnn(ctx, *xs):
     return _recurrent(ctx, CaffeRNN, 1, xs)
+
+
+@register("LSTMUnit", bottoms=3, tops=2)
+def lstm_unit(ctx, c_prev, x, cont):
+    return ctx.add(CaffeLSTMUnit(name=ctx.keras_name))([c_prev, x, cont])

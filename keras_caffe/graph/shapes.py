@@ -286,6 +286,19 @@ def _recurrent(layer, bottoms):
     return [(t, n, layer.recurrent_param.num_output)]
 
 
+@shape_function("LSTMUnit")
+def _lstm_unit(layer, bottoms):
+    c_prev, x, cont = (tuple(b) for b in bottoms)
+    if len(c_prev) != 3 or len(x) != 3 or len(cont) != 2 or c_prev[0] != 1 or \
+            x[0] != 1 or cont[0] != 1 or not c_prev[1] == x[1] == cont[1]:
+        raise NetError(f"LSTMUnit takes c_prev (1 x N x D), gate inputs (1 x N x 4D) and cont "
+                       f"(1 x N), got {c_prev}, {x} and {cont}", layer=layer.name)
+    if x[2] != 4 * c_prev[2]:
+        raise NetError(f"the gate inputs must have 4 x {c_prev[2]} values per item, got {x[2]}",
+                       layer=layer.name)
+    return [c_prev, c_prev]
+
+
 @shape_function("Accuracy")
 def _accuracy(layer, bottoms):
     shapes = [()]
@@ -377,6 +390,24 @@ def _batch_reindex(layer, bottoms):
         raise NetError(f"the index bottom must be a vector, got {tuple(bottoms[1])}",
                        layer=layer.name)
     return [(bottoms[1][0],) + tuple(bottoms[0][1:])]
+
+
+@shape_function("Filter")
+def _filter(layer, bottoms):
+    """As Caffe's first Reshape: the tops keep their bottoms' shapes (how many samples pass
+    is known only from the selector's values)."""
+    *xs, selector = bottoms
+    if len(layer.top) != len(xs):
+        raise NetError(f"a Filter layer has one top per filtered bottom: {len(xs)} bottoms "
+                       f"before the selector but {len(layer.top)} tops", layer=layer.name)
+    if any(d != 1 for d in selector[1:]):
+        raise NetError(f"the selector (last bottom) must hold one value per sample, got shape "
+                       f"{tuple(selector)}", layer=layer.name)
+    for x in xs:
+        if x[0] != selector[0]:
+            raise NetError(f"each bottom must have as many samples as the selector "
+                           f"({selector[0]}), got shape {tuple(x)}", layer=layer.name)
+    return [tuple(x) for x in xs]
 
 
 @shape_function("PriorBox")

@@ -12,6 +12,7 @@ from keras_caffe.layers.argmax import CaffeArgMax
 from keras_caffe.layers.batch_norm import CaffeBatchNorm
 from keras_caffe.layers.batch_norm_scale import CaffeBatchNormScale
 from keras_caffe.layers.batch_reindex import CaffeBatchReindex
+from keras_caffe.layers.filter import CaffeFilter
 from keras_caffe.layers.bias import CaffeBias
 from keras_caffe.layers.bnll import CaffeBNLL
 from keras_caffe.layers.clip import CaffeClip
@@ -41,7 +42,7 @@ from keras_caffe.layers.permute import CaffePermute
 from keras_caffe.layers.pooling import CaffePooling2D
 from keras_caffe.layers.power import CaffePower
 from keras_caffe.layers.prior_box import CaffePriorBox
-from keras_caffe.layers.recurrent import CaffeLSTM, CaffeRNN
+from keras_caffe.layers.recurrent import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
 from keras_caffe.layers.reduction import CaffeReduction
 from keras_caffe.layers.reshape import CaffeReshape
 from keras_caffe.layers.scale import CaffeScale
@@ -60,6 +61,7 @@ __all__ = [
     "CaffeBatchNorm",
     "CaffeBatchNormScale",
     "CaffeBatchReindex",
+    "CaffeFilter",
     "CaffeBias",
     "CaffeClip",
     "CaffeContrastiveLoss",
@@ -77,6 +79,7 @@ __all__ = [
     "CaffeInterp",
     "CaffeLRN",
     "CaffeLSTM",
+    "CaffeLSTMUnit",
     "CaffeLog",
     "CaffeLossWeight",
     "CaffeMVN",

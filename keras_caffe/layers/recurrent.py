@@ -1,6 +1,7 @@
-"""Caffe's recurrent layers, LSTM and RNN, on time-major inputs.
+"""Caffe's recurrent layers, LSTM and RNN, on time-major inputs, and LSTMUnit, the LSTM's
+step as a layer of its own (Caffe's unrolled LSTM net is built from it).
 
-Both layers live in one module because they share everything but the step: the
+LSTM and RNN live in one module because they share everything but the step: the
 input list (`x`, `cont`, optional `x_static`, optional exposed states), the
 flattening of `x` from axis 2 and of `x_static` from axis 1, the projection of
 all time steps at once, the scan over time, and the exposed-state outputs.
@@ -32,6 +33,19 @@ def _flatten_from(x, axis, dim):
         return x
     shape = ops.shape(x)
     return ops.reshape(x, tuple(shape[:axis]) + (dim,))
+
+
+def lstm_cell(c_prev, a, cont, hidden):
+    """One LSTM step as Caffe computes it (``LSTMUnitLayer``): gate pre-activations ``a``
+    (``[..., 4 * hidden]``, in the order i, f, o, g) and the sequence-continuation flag
+    ``cont`` (broadcast over the last axis), which scales the forget gate.  Returns
+    ``(c, h)``."""
+    i = ops.sigmoid(a[..., :hidden])
+    f = ops.multiply(cont, ops.sigmoid(a[..., hidden:2 * hidden]))
+    o = ops.sigmoid(a[..., 2 * hidden:3 * hidden])
+    g = ops.tanh(a[..., 3 * hidden:])
+    c = ops.add(ops.multiply(f, c_prev), ops.multiply(i, g))
+    return c, ops.multiply(o, ops.tanh(c))
 
 
 def _pack_steps(x_proj, cont):
@@ -272,12 +286,7 @@ class CaffeLSTM(_CaffeRecurrent):
             h_prev, c_prev = carry
             a_x, cont_t = inputs[:, :-1], inputs[:, -1:]
             a = ops.add(ops.matmul(ops.multiply(cont_t, h_prev), w_hc_t), a_x)
-            i = ops.sigmoid(a[:, :hidden])
-            f = ops.multiply(cont_t, ops.sigmoid(a[:, hidden:2 * hidden]))
-            o = ops.sigmoid(a[:, 2 * hidden:3 * hidden])
-            g = ops.tanh(a[:, 3 * hidden:])
-            c = ops.add(ops.multiply(f, c_prev), ops.multiply(i, g))
-            h = ops.multiply(o, ops.tanh(c))
+            c, h = lstm_cell(c_prev, a, cont_t, hidden)
             return (h, c), (h, c)
 
         final, (hs, _) = ops.scan(step, init, _pack_steps(x_proj, cont))
@@ -352,3 +361,42 @@ class CaffeRNN(_CaffeRecurrent):
         out = ops.tanh(ops.add(ops.matmul(hs, ops.transpose(self._w("W_ho", dtype))),
                                self._w("b_o", dtype)))
         return out, (h_final,)
+
+
+@keras.saving.register_keras_serializable(package="keras_caffe")
+class CaffeLSTMUnit(keras.layers.Layer):
+    """Caffe's `LSTMUnit` layer: `call([c_prev, x, cont])` returns `[c, h]`, one LSTM step
+    for a batch of sequences (see `lstm_cell`).
+
+    `c_prev` is `(1, N, D)`, `x` the gate pre-activations `(1, N, 4 * D)` in the order
+    i, f, o, g, and `cont` `(1, N)`: 0 where a sequence starts (the forget gate is then
+    zero), 1 elsewhere. `c` and `h` have the shape of `c_prev`. `cont` gets no gradient.
+    """
+
+    def _shapes(self, input_shape):
+        if not (isinstance(input_shape, (list, tuple)) and len(input_shape) == 3
+                and all(isinstance(s, (list, tuple)) for s in input_shape)):
+            raise ValueError("CaffeLSTMUnit takes three inputs [c_prev, x, cont], got "
+                             f"input_shape={input_shape!r}.")
+        c_shape, x_shape, cont_shape = (tuple(s) for s in input_shape)
+        if len(c_shape) != 3 or len(x_shape) != 3 or len(cont_shape) != 2:
+            raise ValueError(f"CaffeLSTMUnit: c_prev and x must be 1 x N x D and 1 x N x 4D, "
+                             f"cont 1 x N; got {c_shape}, {x_shape}, {cont_shape}.")
+        if None not in (c_shape[2], x_shape[2]) and x_shape[2] != 4 * c_shape[2]:
+            raise ValueError(f"CaffeLSTMUnit: x must have 4 x {c_shape[2]} gate inputs, got "
+                             f"{x_shape[2]}.")
+        return c_shape
+
+    def build(self, input_shape):
+        if self._shapes(input_shape)[2] is None:
+            raise ValueError("CaffeLSTMUnit needs the hidden size D (the last axis of c_prev).")
+
+    def call(self, inputs):
+        c_prev, x, cont = inputs
+        cont = ops.stop_gradient(ops.expand_dims(ops.cast(cont, x.dtype), -1))
+        c, h = lstm_cell(c_prev, x, cont, c_prev.shape[-1])
+        return [c, h]
+
+    def compute_output_shape(self, input_shape):
+        c_shape = self._shapes(input_shape)
+        return [c_shape, c_shape]

@@ -1,6 +1,6 @@
 """Fork and BVLC layer types through keras_caffe.forward / build_net on small self-made nets:
 SSD's Permute, Normalize and PriorBox, DeepLab's Interp, Upsample, ShuffleChannel,
-BatchReindex and Parameter."""
+BatchReindex, Filter, LSTMUnit and Parameter."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from keras_caffe.graph import layout
 from keras_caffe.proto import binary, caffe_pb2
 from keras_caffe.weights import loader
 from tests.layers.test_batch_reindex import ref_batch_reindex
+from tests.layers.test_filter import ref_filter
+from tests.layers.test_lstm_unit import ref_lstm_unit
 from tests.layers.test_interp import ref_interp
 from tests.layers.test_normalize import ref_normalize
 from tests.layers.test_permute import ref_permute
@@ -166,6 +168,62 @@ def test_batch_reindex_backward_adds_up_repeated_samples():
     for k, i in enumerate(idx.astype(int)):
         grad[i] += (r[k] - t[k]) / 4
     np.testing.assert_allclose(blobs["diff/data"], grad, rtol=1e-5, atol=1e-6)
+
+
+FILTER = _data((4, 2, 3, 3)) + _data((4, 1, 1, 1), "sel") + _data((4,), "label") + """
+layer { name: "f" type: "Filter" bottom: "data" bottom: "label" bottom: "sel"
+  top: "fdata" top: "flabel" }
+layer { name: "ip" type: "InnerProduct" bottom: "fdata" top: "ip"
+  inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.5 } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "flabel" top: "loss" }
+"""
+
+
+def test_filter_forward_backward_and_shapes():
+    x, sel = _x((4, 2, 3, 3)), np.array([1, 0, 2, 0], np.float32).reshape(4, 1, 1, 1)
+    label = np.array([0, 1, 2, 1], np.float32)
+    cnet = keras_caffe.build_net("force_backward: true\n" + FILTER, seed=3)
+    shapes = {blob.name: shape for blob, shape in cnet.shapes.items()}
+    assert shapes["fdata"] == (4, 2, 3, 3)   # as Caffe's first Reshape
+    blobs = keras_caffe.forward(cnet, {"data": x, "sel": sel, "label": label}, backward=True)
+    fdata, flabel = ref_filter([x, label], sel)
+    np.testing.assert_array_equal(blobs["fdata"], fdata)
+    np.testing.assert_array_equal(blobs["flabel"], flabel)
+    # the dropped samples get no gradient, the kept ones the loss's gradient through ip
+    diff = blobs["diff/data"]
+    assert not diff[[1, 3]].any() and diff[[0, 2]].any()
+    w = cnet.get_blobs()["ip"][0]
+    p = np.exp(blobs["ip"] - blobs["ip"].max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(2), flabel.astype(int)] -= 1
+    np.testing.assert_allclose(diff[[0, 2]].reshape(2, -1), p @ w / 2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(keras_caffe.NetError, match="one top per filtered bottom"):
+        keras_caffe.build_net(FILTER.replace(' top: "flabel"', "").replace('bottom: "flabel"',
+                                                                            'bottom: "label"'))
+    with pytest.raises(keras_caffe.NetError, match="one value per sample"):
+        keras_caffe.build_net(FILTER.replace('bottom: "sel"', 'bottom: "data"'))
+
+
+LSTM_UNIT = _data((1, 3, 4), "c_prev") + _data((1, 3, 16), "gates") + _data((1, 3), "cont") + """
+layer { name: "unit" type: "LSTMUnit" bottom: "c_prev" bottom: "gates" bottom: "cont"
+  top: "c" top: "h" }
+layer { name: "loss" type: "EuclideanLoss" bottom: "h" bottom: "c_prev" top: "loss" }
+"""
+
+
+def test_lstm_unit_forward_backward():
+    c_prev, gates = _x((1, 3, 4)), _x((1, 3, 16), 1)
+    cont = np.array([[0.0, 1.0, 1.0]], np.float32)
+    blobs = keras_caffe.forward("force_backward: true\n" + LSTM_UNIT,
+                                {"c_prev": c_prev, "gates": gates, "cont": cont}, backward=True)
+    h_diff = blobs["h"] - c_prev   # EuclideanLoss divides by the blobs' num, 1 here
+    c, h, dc_prev, dgates = ref_lstm_unit(c_prev, gates, cont, np.zeros_like(c_prev), h_diff)
+    np.testing.assert_allclose(blobs["c"], c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(blobs["h"], h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(blobs["diff/gates"], dgates, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(blobs["diff/c_prev"], dc_prev - h_diff, rtol=1e-4, atol=1e-6)
+    with pytest.raises(keras_caffe.NetError, match="4 x 4 values per item, got 12"):
+        keras_caffe.build_net(LSTM_UNIT.replace("dim: 16", "dim: 12"))
 
 
 SSD_PRIORS = _data((1, 3, 30, 40)) + """
