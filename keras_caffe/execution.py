@@ -31,7 +31,9 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
     if not backward:
         call = tf.function(lambda f: model(f, training=training), jit_compile=True) if xla \
             else (lambda f: model(f, training=training))
-        return _caffe_blobs(call(feeds), inputs)
+        out = _caffe_blobs(call(feeds), inputs)
+        write_sinks(cnet, out)
+        return out
 
     if not cnet.loss_terms:
         raise NetError("--backward needs a loss: no top of the net has a loss_weight "
@@ -78,7 +80,28 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         blobs_as_caffe = save(ctx, grads) if save else grads
         for i, g in enumerate(blobs_as_caffe):
             out[f"param/{ctx.name}/{i}"] = np.asarray(g, np.float32)
+    write_sinks(cnet, out)
     return out
+
+
+def write_sinks(cnet, blobs: Mapping[str, np.ndarray]) -> None:
+    """Save the bottoms of the net's HDF5Output layers after a forward pass (``blobs``: the
+    pass's blobs, NCHW by name)."""
+    from .data.hdf5_output import HDF5Output
+
+    for node in cnet.graph.layers:
+        if node.type != "HDF5Output":
+            continue
+        for b in node.bottoms:
+            if cnet.graph.last[b.name] != b:
+                raise NetError(f"HDF5Output reads '{b.name}' before a later in-place layer "
+                               "changes it; saving that earlier value is not supported",
+                               layer=node.name)
+        sink = cnet.sinks.get(node.key)
+        if sink is None:
+            sink = cnet.sinks[node.key] = HDF5Output(
+                node.param.hdf5_output_param.file_name, node.name)
+        sink.write(*(blobs[b.name] for b in node.bottoms))
 
 
 def _caffe_blobs(blobs, inputs) -> dict[str, np.ndarray]:

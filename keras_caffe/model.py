@@ -46,6 +46,7 @@ class CaffeNet:
     free_spatial: bool
     loss_terms: list[tuple[Blob, float]] = dataclasses.field(default_factory=list)
     layer_pool: dict = dataclasses.field(default_factory=dict)
+    sinks: dict = dataclasses.field(default_factory=dict)   # HDF5Output layer -> its file
 
     @property
     def param_contexts(self) -> list[Context]:
@@ -262,6 +263,8 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     # The net's outputs, plus any weighted top no layer outputs otherwise (a loss layer's
     # automatic top, a consumed loss): Keras computes only what leads to an output.
     extra = [b for b, _ in loss_terms if b.name not in {o.name for o in graph.outputs}]
+    # ... and the blobs that sinks (HDF5Output) save: the model must compute them.
+    extra += [b for node in graph.layers if node.type == "HDF5Output" for b in node.bottoms]
     for blob in list(graph.outputs) + extra:
         t = tensors[blob]
         if input_layout == "NCHW":

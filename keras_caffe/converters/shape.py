@@ -1,4 +1,5 @@
-"""Flatten, Reshape, Crop and Silence: layers that only move values around."""
+"""Flatten, Reshape, Crop, Tile, and the sinks Silence and HDF5Output: layers that only move
+values around."""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ def crop(ctx, x, reference):
 
 @register("Silence", bottoms=(1, None), tops=0)
 def silence(ctx, *xs):
+    return []
+
+
+@register("HDF5Output", bottoms=2, tops=0)
+def hdf5_output(ctx, data, label):
+    """A sink: nothing in the model; ``execution.run`` saves the two bottoms after each
+    forward pass (see ``data/hdf5_output.py``)."""
+    if not ctx.param.hdf5_output_param.file_name:
+        raise ctx.error("hdf5_output_param.file_name is empty")
     return []
 
 

@@ -251,7 +251,7 @@ def _crop(layer, bottoms):
     return [tuple(a[:axis]) + tuple(b[axis:])]
 
 
-@shape_function("Silence")
+@shape_function("Silence", "HDF5Output")
 def _silence(layer, bottoms):
     return []
 

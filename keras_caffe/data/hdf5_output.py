@@ -1,0 +1,75 @@
+"""Caffe's HDF5Output layer: a sink that saves its two bottoms to an HDF5 file.
+
+Caffe creates (truncates) ``hdf5_output_param.file_name`` when the net is set up and writes
+the datasets ``data`` and ``label`` -- float32, shaped as legacy 4-D blobs ``N x C x H x W``
+(1 for missing axes) -- at each forward pass; its second pass then fails, because the
+datasets already exist.  Ours writes the first pass exactly so and appends the rows of later
+passes (``forward --batches K`` saves all K batches).  The first pass is written to a
+temporary file that then replaces ``file_name`` in one rename, so an existing file is never
+left half-written; later passes append to it and flush.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import NetError
+from ..fileio import atomic_path
+
+DATASETS = ("data", "label")   # Caffe's HDF5_DATA_DATASET_NAME, HDF5_DATA_LABEL_NAME
+
+
+def legacy_4d(array: np.ndarray, what: str, layer: str) -> np.ndarray:
+    """A blob as Caffe's legacy num/channels/height/width view."""
+    if array.ndim > 4:
+        raise NetError(f"HDF5Output saves blobs of at most 4 axes (Caffe's legacy N x C x H x "
+                       f"W), got {what} of shape {array.shape}", layer=layer)
+    return np.asarray(array, np.float32).reshape(array.shape + (1,) * (4 - array.ndim))
+
+
+class HDF5Output:
+    """One HDF5Output layer's file, created by the first :meth:`write`."""
+
+    def __init__(self, file_name: str, layer: str):
+        self.path, self.layer = os.fspath(file_name), layer
+        self._file = None
+
+    def write(self, data: np.ndarray, label: np.ndarray) -> None:
+        import h5py
+
+        blobs = [legacy_4d(data, "data", self.layer), legacy_4d(label, "label", self.layer)]
+        if len(blobs[0]) != len(blobs[1]):
+            raise NetError(f"data and label must have the same number of items, got shapes "
+                           f"{data.shape} and {label.shape}", layer=self.layer)
+        if self._file is None:
+            try:
+                with atomic_path(self.path, ".h5") as tmp:
+                    f = h5py.File(tmp, "w")
+                    for name, blob in zip(DATASETS, blobs):
+                        f.create_dataset(name, data=blob, maxshape=(None,) + blob.shape[1:],
+                                         chunks=True)
+                    f.flush()
+            except OSError as exc:
+                raise NetError(f"cannot write HDF5Output file '{self.path}': {exc}",
+                               layer=self.layer) from None
+            self._file = f   # still open: the rename moved the file under it
+            return
+        for name, blob in zip(DATASETS, blobs):
+            dataset = self._file[name]
+            if dataset.shape[1:] != blob.shape[1:]:
+                raise NetError(f"'{self.path}': this pass's {name} is {blob.shape[1:]} per item "
+                               f"but the file's is {dataset.shape[1:]}", layer=self.layer)
+            n = dataset.shape[0]
+            dataset.resize(n + len(blob), axis=0)
+            dataset[n:] = blob
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self):
+        self.close()
