@@ -1,5 +1,6 @@
 """Types of widely used Caffe forks: SSD's Permute, Normalize and PriorBox, DeepLab's
-Interp, the YOLO ports' Upsample and ShuffleNet's ShuffleChannel."""
+Interp, the YOLO ports' Upsample, ShuffleNet's ShuffleChannel and Fast R-CNN's
+ROIPooling."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import keras
 from ..graph import layout
 from ..graph.shapes import interp_rule, permute_order
 from ..layers import (CaffeInterp, CaffeNormalize, CaffePermute, CaffePriorBox,
-                      CaffeShuffleChannel)
+                      CaffeROIPooling, CaffeShuffleChannel)
 from .registry import register
 
 
@@ -75,6 +76,15 @@ def shuffle_channel(ctx, x):
         raise ctx.error(f"group {group} must divide the channels, got bottom shape "
                         f"{ctx.bottom_shapes[0]}")
     return ctx.add(CaffeShuffleChannel(group, axis=ctx.axis(1), name=ctx.keras_name))(x)
+
+
+@register("ROIPooling", bottoms=2)
+def roi_pooling(ctx, features, rois):
+    """The ROIs may come as ``(R, 5)`` or as a 4-D ``(R, 5, 1, 1)`` blob (a rank-4 blob is held
+    as ``(R, 1, 1, 5)``: the same values in the same order)."""
+    p = ctx.param.roi_pooling_param
+    return ctx.add(CaffeROIPooling(p.pooled_h, p.pooled_w, p.spatial_scale,
+                                   name=ctx.keras_name))([features, rois])
 
 
 @register("PriorBox", bottoms=(1, 2))

@@ -362,6 +362,19 @@ def interp_rule(layer, two_bottoms: bool) -> dict:
     return {"size": (p.height, p.width)}
 
 
+@shape_function("ROIPooling")
+def _roi_pooling(layer, bottoms):
+    feat, rois = (tuple(b) for b in bottoms)
+    p = layer.roi_pooling_param
+    if p.pooled_h < 1 or p.pooled_w < 1:
+        raise NetError(f"pooled_h and pooled_w must be positive, got {p.pooled_h} x "
+                       f"{p.pooled_w}", layer=layer.name)
+    if len(feat) != 4 or math.prod(rois[1:]) != 5:
+        raise NetError(f"ROIPooling takes an N x C x H x W map and R ROIs of 5 values [batch, "
+                       f"x1, y1, x2, y2], got shapes {feat} and {rois}", layer=layer.name)
+    return [(rois[0], feat[1], p.pooled_h, p.pooled_w)]
+
+
 @shape_function("Interp")
 def _interp(layer, bottoms):
     n, c, h, w = _rank4(layer, bottoms[0])

@@ -43,6 +43,7 @@ from keras_caffe.layers.pooling import CaffePooling2D
 from keras_caffe.layers.power import CaffePower
 from keras_caffe.layers.prior_box import CaffePriorBox
 from keras_caffe.layers.recurrent import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
+from keras_caffe.layers.roi_pooling import CaffeROIPooling
 from keras_caffe.layers.reduction import CaffeReduction
 from keras_caffe.layers.reshape import CaffeReshape
 from keras_caffe.layers.scale import CaffeScale
@@ -80,6 +81,7 @@ __all__ = [
     "CaffeLRN",
     "CaffeLSTM",
     "CaffeLSTMUnit",
+    "CaffeROIPooling",
     "CaffeLog",
     "CaffeLossWeight",
     "CaffeMVN",

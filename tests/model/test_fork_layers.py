@@ -1,6 +1,6 @@
 """Fork and BVLC layer types through keras_caffe.forward / build_net on small self-made nets:
 SSD's Permute, Normalize and PriorBox, DeepLab's Interp, Upsample, ShuffleChannel,
-BatchReindex, Filter, LSTMUnit and Parameter."""
+BatchReindex, Filter, LSTMUnit, ROIPooling and Parameter."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.layers.test_interp import ref_interp
 from tests.layers.test_normalize import ref_normalize
 from tests.layers.test_permute import ref_permute
 from tests.layers.test_prior_box import ref_prior_box
+from tests.layers.test_roi_pooling import ROIS, ref_roi_pooling
 from tests.layers.test_shuffle_channel import ref_shuffle_channel
 
 
@@ -224,6 +225,27 @@ def test_lstm_unit_forward_backward():
     np.testing.assert_allclose(blobs["diff/c_prev"], dc_prev - h_diff, rtol=1e-4, atol=1e-6)
     with pytest.raises(keras_caffe.NetError, match="4 x 4 values per item, got 12"):
         keras_caffe.build_net(LSTM_UNIT.replace("dim: 16", "dim: 12"))
+
+
+FAST_RCNN_HEAD = _data((2, 3, 18, 20)) + _data((5, 5), "rois") + """
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 4 kernel_size: 3 stride: 2 weight_filler { type: "gaussian" std: 0.3 } } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "pool5" type: "ROIPooling" bottom: "conv" bottom: "rois" top: "pool5"
+  roi_pooling_param { pooled_w: 3 pooled_h: 2 spatial_scale: 0.5 } }
+layer { name: "fc" type: "InnerProduct" bottom: "pool5" top: "fc" inner_product_param { num_output: 2 } }
+"""
+
+
+def test_roi_pooling_in_a_fast_rcnn_head():
+    x = _x((2, 3, 18, 20))
+    cnet = keras_caffe.build_net(FAST_RCNN_HEAD, seed=2)
+    blobs = keras_caffe.forward(cnet, {"data": x, "rois": ROIS})
+    want, _ = ref_roi_pooling(blobs["conv"], ROIS, 2, 3, 0.5)
+    np.testing.assert_array_equal(blobs["pool5"], want)
+    assert blobs["fc"].shape == (5, 2)
+    with pytest.raises(keras_caffe.NetError, match="layer 'pool5'.*5 values"):
+        keras_caffe.build_net(FAST_RCNN_HEAD.replace("dim: 5 dim: 5", "dim: 5 dim: 4"))
 
 
 SSD_PRIORS = _data((1, 3, 30, 40)) + """
