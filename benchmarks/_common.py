@@ -1,4 +1,4 @@
-"""Helpers shared by solver_step.py, train_throughput.py and opencv_dnn.py (not a benchmark).
+"""Helpers shared by the benchmark scripts (not a benchmark).
 
 Timing follows forward_throughput.py: warm-up calls, then ``repeats`` interleaved rounds (the
 order reverses every round so no variant always runs first or last), each round timing a

@@ -27,16 +27,13 @@ Speed goals live here, not in tests: the target is ratio >= 0.97.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import paired_ratio, time_interleaved  # noqa: E402 - also sets sys.path, log level
 
 import numpy as np  # noqa: E402
 
@@ -325,36 +322,15 @@ def _runner(model, feeds, mode):
 
 
 def _time(runs, batch, repeats, min_time, warmup):
-    """Interleaved timing.  ``runs``: label -> callable.  Returns label -> list of images/s
-    (one per round) and the number of batches per timed block."""
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    slowest = 0.0
-    for run in runs.values():
-        t0 = time.perf_counter()
-        run()
-        slowest = max(slowest, time.perf_counter() - t0)
-    iters = max(1, math.ceil(min_time / max(slowest, 1e-6)))
-    samples = {label: [] for label in runs}
+    """Interleaved timing (``_common.time_interleaved``), with ``converted`` placed in the
+    middle so that it runs next to every reference in every round.  Returns label -> list of
+    images/s (one per round) and the number of batches per timed block."""
     labels = list(runs)
     if "converted" in labels and len(labels) > 2:
-        # converted in the middle, so that it runs next to every reference in every round
         others = [l for l in labels if l != "converted"]
         labels = others[:1] + ["converted"] + others[1:]
-    for r in range(repeats):
-        order = labels if r % 2 == 0 else labels[::-1]
-        for label in order:
-            run = runs[label]
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                run()
-            samples[label].append(batch * iters / (time.perf_counter() - t0))
-    return samples, iters
-
-
-def _paired_ratio(a, b):
-    return statistics.median(x / y for x, y in zip(a, b))
+    seconds, iters = time_interleaved({l: runs[l] for l in labels}, repeats, min_time, warmup)
+    return {l: [batch / t for t in ts] for l, ts in seconds.items()}, iters
 
 
 # ----------------------------------------------------------------------------- main
@@ -404,7 +380,7 @@ def bench_builtin(name, args, rows, notes):
     for label in runs:
         s = samples[label]
         med = statistics.median(s)
-        ratio = None if label == "converted" else _paired_ratio(conv, s)
+        ratio = None if label == "converted" else paired_ratio(conv, s)
         best = None if label == "converted" else max(conv) / max(s)
         rows.append((name, label, batch, iters, med, min(s), max(s), 1000.0 * batch / med, ratio, best))
 

@@ -21,7 +21,7 @@ from .writers import BACKENDS, DataToolError
 
 log = logging.getLogger("keras_caffe.data")
 
-__all__ = ["compute_image_mean", "channel_means", "datum_array", "iterate_db", "mean_blob_bytes"]
+__all__ = ["compute_image_mean", "channel_means", "datum_array", "iterate_db"]
 
 
 def compute_image_mean(db_path, mean_path=None, backend: str | None = None) -> np.ndarray:
@@ -51,12 +51,10 @@ def compute_image_mean(db_path, mean_path=None, backend: str | None = None) -> n
     if total is None:
         raise DataToolError(f"{db_path}: the database has no records")
     mean = (total / np.float32(count)).astype(np.float32).reshape(shape)
-    if mean_path is not None:
-        from ..fileio import atomic_path
+    if mean_path is not None:   # as Caffe's tool: a 1 x C x H x W blob, legacy fields only
+        from ..proto.binary import write_blob
 
-        with atomic_path(mean_path) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(mean_blob_bytes(mean))
+        write_blob(mean_path, mean[None], shape=False)
     log.info("%d records; mean_value per channel: %s", count,
              ", ".join(f"{v:g}" for v in channel_means(mean)))
     return mean
@@ -67,29 +65,6 @@ def channel_means(mean: np.ndarray) -> list[float]:
     flat = mean.reshape(mean.shape[0], -1)
     sums = np.add.accumulate(flat, axis=1, dtype=np.float32)[:, -1]
     return [float(s / np.float32(flat.shape[1])) for s in sums]
-
-
-def mean_blob_bytes(mean: np.ndarray) -> bytes:
-    """A C x H x W mean serialized as Caffe writes it: num, channels, height, width, then
-    the packed float data (field 5)."""
-    from ..proto import caffe_pb2
-
-    mean = np.asarray(mean, np.float32)
-    if mean.ndim != 3:
-        raise ValueError(f"a mean image is C x H x W, got shape {mean.shape}")
-    head = caffe_pb2.BlobProto(num=1, channels=mean.shape[0], height=mean.shape[1],
-                               width=mean.shape[2]).SerializeToString()
-    payload = mean.astype("<f4").tobytes()
-    return head + b"\x2a" + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _key(key: bytes) -> str:

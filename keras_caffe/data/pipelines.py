@@ -407,8 +407,10 @@ def image_data_dataset(list_file, batch_size: int = 1, root_folder: str = "",
     # Absolute paths: the pipeline reads ahead, and must not follow a later chdir.
     paths = np.asarray([os.path.abspath(e[0]) for e in entries], object)
     labels_np = np.asarray([e[1] for e in entries], np.int64)
-    where = [f"{os.fspath(list_file)}:{e[2]}: '{e[0].decode('utf-8', 'backslashreplace')}'"
-             for e in entries]
+
+    def describe(i):   # only when a check fails
+        path, _, line = entries[i]
+        return f"{os.fspath(list_file)}:{line}: '{path.decode('utf-8', 'backslashreplace')}'"
 
     def chunks():
         items, entries_ = [], []
@@ -440,8 +442,8 @@ def image_data_dataset(list_file, batch_size: int = 1, root_folder: str = "",
 
     ds = ds.map(item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _finish_batches(ds, batch_size, transformer, "HWC", out_layout, labels,
-                           f"ImageData '{os.fspath(list_file)}'", jit, columns,
-                           lambda i: where[i], deferred)
+                           f"ImageData '{os.fspath(list_file)}'", jit, columns, describe,
+                           deferred)
 
 
 # --------------------------------------------------------------------------- HDF5, memory, dummy

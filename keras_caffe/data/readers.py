@@ -83,10 +83,9 @@ class PipelineSource(BatchSource):
     def next_feeds(self) -> dict:
         import tensorflow as tf
 
-        defer = self.defer
-        if defer is None:
-            defer = bool(tf.config.list_logical_devices("GPU"))
-        mode = ("NHWC", defer)
+        if self.defer is None:   # decided once: the device list does not change in a run
+            self.defer = bool(tf.config.list_logical_devices("GPU"))
+        mode = ("NHWC", self.defer)
         values = dict(zip(self.tops, self._next(mode)))
         if mode[1]:
             values[self.tops[0]] = self._datasets[mode].finish(values[self.tops[0]])

@@ -82,6 +82,14 @@ def not_ignored(labels, ignore_label):
     return ops.not_equal(labels, ignore_label)
 
 
+def sample_rows(x, labels):
+    """``x`` as ``(N, dim)`` rows (one per sample, Caffe's ``count / num``) and the bool mask
+    of each row's label -- how HingeLoss and MultinomialLogisticLoss read their inputs."""
+    shape = ops.shape(x)
+    num, dim = shape[0], product(shape[1:])
+    return ops.reshape(x, (num, dim)), class_mask(int_labels(labels, (num,)), dim, 1)
+
+
 def class_mask(labels, classes, axis):
     """Boolean one-hot of int `labels` along a new `axis`, False for labels out of range."""
     ids = ops.arange(classes, dtype="int32")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_caffe.layers._loss import CaffeLossLayer, class_mask, int_labels, product
+from keras_caffe.layers._loss import CaffeLossLayer, sample_rows
 from keras_caffe.layers._utils import check_choice
 
 _NORMS = ("l1", "l2")
@@ -49,14 +49,11 @@ class CaffeHingeLoss(CaffeLossLayer):
 
     def call(self, inputs):
         scores, labels = inputs
-        shape = ops.shape(scores)
-        num, dim = shape[0], product(shape[1:])
-        scores = ops.reshape(scores, (num, dim))
-        is_label = class_mask(int_labels(labels, (num,)), dim, 1)
+        scores, is_label = sample_rows(scores, labels)
         signed = ops.where(is_label, ops.negative(scores), scores)  # -t * x
         margin = ops.relu(ops.add(signed, 1.0))
         total = ops.sum(margin if self.norm == "l1" else ops.square(margin))
-        return ops.divide(total, ops.cast(num, total.dtype))
+        return ops.divide(total, ops.cast(ops.shape(scores)[0], total.dtype))
 
     def get_config(self):
         config = super().get_config()

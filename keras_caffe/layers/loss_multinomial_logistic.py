@@ -8,10 +8,8 @@ from keras import ops
 from keras_caffe.layers._loss import (
     LOG_THRESHOLD,
     CaffeLossLayer,
-    class_mask,
     floor_with_identity_gradient,
-    int_labels,
-    product,
+    sample_rows,
 )
 
 
@@ -44,11 +42,8 @@ class CaffeMultinomialLogisticLoss(CaffeLossLayer):
 
     def call(self, inputs):
         probs, labels = inputs
-        shape = ops.shape(probs)
-        num, dim = shape[0], product(shape[1:])
-        probs = ops.reshape(probs, (num, dim))
-        is_label = class_mask(int_labels(labels, (num,)), dim, 1)
+        probs, is_label = sample_rows(probs, labels)
         picked = ops.sum(ops.where(is_label, probs, ops.zeros_like(probs)), axis=1)
         # Value max(p, 1e-20); gradient of log at that value (Caffe's scale / prob).
         total = -ops.sum(ops.log(floor_with_identity_gradient(picked, LOG_THRESHOLD)))
-        return ops.divide(total, ops.cast(num, total.dtype))
+        return ops.divide(total, ops.cast(ops.shape(probs)[0], total.dtype))

@@ -356,20 +356,23 @@ def write_caffemodel(path, layers, name: str = "",
             _write_layer(f, layer, blobs)
 
 
-def write_blob(path, array) -> None:
+def write_blob(path, array, shape: bool = True) -> None:
     """Write one array as a .binaryproto BlobProto (4-D arrays also get num/channels/
-    height/width, which older mean-file readers expect)."""
+    height/width, which older mean-file readers expect).  ``shape=False`` leaves out the
+    ``shape`` field, as Caffe's ``compute_image_mean`` does (4-D arrays only)."""
     array = np.asarray(array)
     legacy = b""
     if array.ndim == 4:
         legacy = caffe_pb2.BlobProto(num=array.shape[0], channels=array.shape[1],
                                      height=array.shape[2], width=array.shape[3]) \
             .SerializeToString()
+    elif not shape:
+        raise ValueError(f"a blob without a shape field is 4-D, got shape {array.shape}")
     before, after, _ = _blob_parts(array)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(legacy + before)
         _write_data(f, array)
-        f.write(after)
+        f.write(after if shape else b"")
 
 
 def _set(message, name: str, value) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_caffe.data.image_mean import compute_image_mean, mean_blob_bytes
+from keras_caffe.data.image_mean import compute_image_mean
 from keras_caffe.data.writers import DataToolError
 from keras_caffe.proto import caffe_pb2
 from keras_caffe.proto.binary import read_blob
@@ -54,11 +54,16 @@ def test_colour_and_alpha_records_keep_their_channels_in_bgr_order(tmp_path):
     assert mean.shape == (4, 2, 3) and mean[:, 0, 0].tolist() == [0, 0, 200, 7]
 
 
-def test_mean_blob_bytes_parse_as_caffe_blobproto():
+def test_mean_file_parses_as_caffes_blobproto(tmp_path):
+    from keras_caffe.proto.binary import write_blob
+
     mean = np.arange(6, dtype=np.float32).reshape(1, 2, 3) / 3
-    blob = caffe_pb2.BlobProto.FromString(mean_blob_bytes(mean))
+    write_blob(tmp_path / "mean.binaryproto", mean[None], shape=False)
+    written = (tmp_path / "mean.binaryproto").read_bytes()
+    blob = caffe_pb2.BlobProto.FromString(written)
     assert list(blob.data) == mean.ravel().tolist()
-    assert blob.SerializeToString() == mean_blob_bytes(mean)
+    assert blob.SerializeToString() == written
+    assert not blob.HasField("shape") and (blob.num, blob.channels, blob.height) == (1, 1, 2)
 
 
 def test_errors_name_the_database(tmp_path):

@@ -1,19 +1,14 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_caffe.layers import CaffeContrastiveLoss
+from tests.layers.losses import loss_and_grads
 
 
-def loss_and_grads(layer, inputs, wrt=(0, 1)):
-    tensors = [tf.constant(x) for x in inputs]
-    with tf.GradientTape() as tape:
-        for i in wrt:
-            tape.watch(tensors[i])
-        loss = layer(tensors)
-    grads = tape.gradient(loss, [tensors[i] for i in wrt])
-    return np.asarray(loss), [np.asarray(g) for g in grads]
+both_grads = functools.partial(loss_and_grads, wrt=(0, 1))   # both inputs
 
 
 def ref_contrastive(a, b, sim, margin=1.0, legacy=False):
@@ -52,7 +47,7 @@ def _data(shape, seed):
 def test_value_and_gradients_match_caffe_formulas(shape, margin, legacy):
     a, b, sim = _data(shape, 0)
     layer = CaffeContrastiveLoss(margin=margin, legacy_version=legacy)
-    loss, (grad_a, grad_b) = loss_and_grads(layer, [a, b, sim])
+    loss, (grad_a, grad_b) = both_grads(layer, [a, b, sim])
     ref_loss, ref_a, ref_b = ref_contrastive(a, b, sim, margin, legacy)
     assert loss.shape == ()
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-7)
@@ -64,7 +59,7 @@ def test_equal_dissimilar_pair_and_truncated_flags():
     a = np.array([[0.5, 0.5], [0.1, 0.2], [0.3, 0.0]], np.float32)
     b = np.array([[0.5, 0.5], [0.0, 0.0], [0.0, 0.0]], np.float32)
     sim = np.array([0.0, 0.7, 1.2], np.float32)  # int(): dissimilar, dissimilar, similar
-    loss, (grad_a, grad_b) = loss_and_grads(CaffeContrastiveLoss(), [a, b, sim])
+    loss, (grad_a, grad_b) = both_grads(CaffeContrastiveLoss(), [a, b, sim])
     ref_loss, ref_a, ref_b = ref_contrastive(a, b, sim)
     assert np.isfinite(grad_a).all()  # d = 0: Caffe's d + 1e-4 keeps it finite (here 0)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
@@ -107,7 +102,7 @@ def test_errors():
 def test_caffe_conformance(case, legacy, caffe_case, caffe_folder):
     inputs, outputs = caffe_case(case)
     grads = np.load(caffe_folder(case) / "grads.npz")
-    loss, (grad_a, grad_b) = loss_and_grads(CaffeContrastiveLoss(1.0, legacy),
+    loss, (grad_a, grad_b) = both_grads(CaffeContrastiveLoss(1.0, legacy),
                                             [inputs["a"], inputs["b"], inputs["sim"]])
     np.testing.assert_allclose(loss, outputs["loss"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(grad_a, grads["diff/a"], rtol=1e-3, atol=1e-5)

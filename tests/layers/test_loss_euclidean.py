@@ -1,19 +1,14 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_caffe.layers import CaffeEuclideanLoss
+from tests.layers.losses import loss_and_grads
 
 
-def loss_and_grads(layer, inputs, wrt=(0, 1)):
-    tensors = [tf.constant(x) for x in inputs]
-    with tf.GradientTape() as tape:
-        for i in wrt:
-            tape.watch(tensors[i])
-        loss = layer(tensors)
-    grads = tape.gradient(loss, [tensors[i] for i in wrt])
-    return np.asarray(loss), [np.asarray(g) for g in grads]
+both_grads = functools.partial(loss_and_grads, wrt=(0, 1))   # both inputs
 
 
 def ref_euclidean(a, b):
@@ -31,7 +26,7 @@ def _x(shape, seed):
                                              ((2, 3, 4, 5), (2, 60))])
 def test_value_and_gradients_match_caffe_formulas(a_shape, b_shape):
     a, b = _x(a_shape, 0), _x(b_shape, 1)
-    loss, (grad_a, grad_b) = loss_and_grads(CaffeEuclideanLoss(), [a, b])
+    loss, (grad_a, grad_b) = both_grads(CaffeEuclideanLoss(), [a, b])
     ref_loss, ref_a, ref_b = ref_euclidean(a, b)
     assert loss.shape == ()
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
@@ -67,7 +62,7 @@ def test_errors():
 def test_caffe_conformance(caffe_case, caffe_folder):
     inputs, outputs = caffe_case("euclidean_loss")
     grads = np.load(caffe_folder("euclidean_loss") / "grads.npz")
-    loss, (grad_a, grad_b) = loss_and_grads(CaffeEuclideanLoss(),
+    loss, (grad_a, grad_b) = both_grads(CaffeEuclideanLoss(),
                                             [inputs["pred"], inputs["target"]])
     np.testing.assert_allclose(loss, outputs["loss"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(grad_a, grads["diff/pred"], rtol=1e-3, atol=1e-5)

@@ -4,17 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_caffe.layers import CaffeInfogainLoss
-
-
-def loss_and_grads(layer, inputs, wrt=(0,)):
-    tensors = [tf.constant(x) for x in inputs]
-    with tf.GradientTape() as tape:
-        for i in wrt:
-            tape.watch(tensors[i])
-        out = layer(tensors)
-        loss = out[0] if isinstance(out, (list, tuple)) else out
-    grads = tape.gradient(loss, [tensors[i] for i in wrt])
-    return np.asarray(loss), grads
+from tests.layers.losses import loss_and_grads
 
 
 def ref_infogain(scores, labels, h, axis=1, ignore_label=None, normalization="valid"):

@@ -1,19 +1,9 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_caffe.layers import CaffeSigmoidCrossEntropyLoss
-
-
-def loss_and_grads(layer, inputs, wrt=(0,)):
-    tensors = [tf.constant(x) for x in inputs]
-    with tf.GradientTape() as tape:
-        for i in wrt:
-            tape.watch(tensors[i])
-        loss = layer(tensors)
-    grads = tape.gradient(loss, [tensors[i] for i in wrt])
-    return np.asarray(loss), [np.asarray(g) for g in grads]
+from tests.layers.losses import loss_and_grads
 
 
 def ref_sigmoid_ce(x, t, ignore_label=None, normalization="batch_size"):
