@@ -120,7 +120,7 @@ def chunked_dense_layers(model):
     import keras
     import numpy as np
 
-    from keras_caffe.converters.dense import CHUNK_BYTES
+    from keras_caffe.weights.loader import CHUNK_BYTES
 
     return [l.name for l in model.layers if isinstance(l, keras.layers.Dense)
             and int(np.prod(l.kernel.shape)) * 4 > CHUNK_BYTES]

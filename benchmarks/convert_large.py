@@ -306,7 +306,7 @@ def child_profile(args):
     import keras_caffe
     from keras_caffe import api
     from keras_caffe.proto import binary
-    from keras_caffe.weights import loader, transforms
+    from keras_caffe.weights import layouts, loader
 
     _warm_up()
     watch = MemWatch(timeline=True)
@@ -322,13 +322,11 @@ def child_profile(args):
     w(loader, "load_blobs", "load_blobs (incl. below)")
     w(loader, "set_layer_blobs", "  set_layer_blobs [fillers+weights] (incl.)",
       detail=lambda ctx, blobs: ctx.name)
-    w(loader, "expected_blob_shapes", "    expected_blob_shapes (incl. get_weights+saver)")
+    w(loader, "expected_blob_shapes", "    expected_blob_shapes (from variable shapes)")
     w(keras.layers.Layer, "get_weights", "      Layer.get_weights (copies to numpy)")
-    for fn in ("conv_hwio_to_oihw", "dense_to_inner_product"):
-        w(transforms, fn, f"      saver transform {fn}")
     w(loader, "fit_blob", "    fit_blob")
-    for fn in ("conv_oihw_to_hwio", "inner_product_to_dense"):
-        w(transforms, fn, f"    loader transform {fn}")
+    for cls in (type(layouts.CONV_KERNEL), layouts.DenseKernel):
+        w(cls, "to_keras", f"    layout {cls.__name__.lstrip('_')}.to_keras")
     w(keras.layers.Layer, "set_weights", "    Layer.set_weights (assign into TF variables)")
     w(binary, "read_weights", "  binary.read_weights")
     with watch as m:
@@ -367,27 +365,7 @@ def child_profile(args):
 WHAT_IF = [
     ("zeros", "weighted Keras layers start from zeros, not glorot_uniform"),
     ("no_fill", "no Caffe filler init for layers the caffemodel provides"),
-    ("shapes", "set_layer_blobs: shapes from layer.weights (no get_weights, no saver transforms)"),
-    ("madvise", "drop each layer's mmap'ed pages (MADV_DONTNEED) once assigned"),
-    ("chunks", "InnerProduct blobs streamed in 32 MB row chunks into kernel column slices"),
 ]
-_CHUNK_BYTES = 32 << 20
-
-
-def _drop_mapped_pages(blobs):
-    """madvise(MADV_DONTNEED) the page-aligned part of the mmap'ed file under each blob."""
-    import mmap
-    page = mmap.PAGESIZE
-    for blob in blobs:
-        base = blob
-        while isinstance(base, np.ndarray) and base.base is not None:
-            base = base.base
-        if not (isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)):
-            continue
-        offset = blob.ctypes.data - np.frombuffer(base, np.uint8, 1).ctypes.data
-        lo, hi = -(-offset // page) * page, (offset + blob.nbytes) // page * page
-        if hi > lo:
-            base.obj.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
 def _apply_what_if(changes):
@@ -404,45 +382,6 @@ def _apply_what_if(changes):
             lambda self, shape, dtype=None: ops.zeros(shape, dtype=dtype or "float32")
     if "no_fill" in changes:
         loader.initialize_from_fillers = lambda contexts, seed=0: None
-    if "shapes" in changes:
-        from keras_caffe.weights import transforms
-        original = loader.set_layer_blobs
-        drop = "madvise" in changes
-        chunks = "chunks" in changes
-
-        def set_layer_blobs(ctx, blobs):
-            layer = ctx.param_layer
-            want = [tuple(v.shape) for v in layer.weights]
-            fitted = [np.asarray(b).astype(np.float32, copy=False) for b in blobs]
-            p = ctx.param.inner_product_param
-            if (chunks and ctx.node.type == "InnerProduct" and not p.transpose and len(fitted) == 2
-                    and want[0] == (fitted[0].shape[1], fitted[0].shape[0])):
-                import tensorflow as tf
-                w, kernel = fitted[0], layer.weights[0].value      # the tf.Variable
-                step = max(1, _CHUNK_BYTES // max(1, w.shape[1] * 4))
-                for a in range(0, w.shape[0], step):
-                    rows = w[a:a + step]
-                    # the raw op: `kernel[:, a:b].assign()` keeps a read alias of the whole
-                    # buffer alive, so TF copies the full variable on every slice (copy-on-write)
-                    tf.raw_ops.ResourceStridedSliceAssign(
-                        ref=kernel.handle, begin=[0, a], end=[w.shape[1], a + len(rows)],
-                        strides=[1, 1],
-                        value=transforms.inner_product_to_dense(rows, False, ctx.extra.get("chw")))
-                    if drop:
-                        _drop_mapped_pages([rows])
-                layer.weights[1].assign(fitted[1].reshape(-1))
-                if drop:
-                    _drop_mapped_pages(fitted[1:])
-                return
-            load = ctx.converter.load
-            weights = load(ctx, fitted) if load else fitted
-            if [tuple(np.shape(w)) for w in weights] != want:
-                return original(ctx, blobs)
-            for variable, value in zip(layer.weights, weights):
-                variable.assign(value)
-            if drop:
-                _drop_mapped_pages(blobs)
-        loader.set_layer_blobs = set_layer_blobs
 
 
 def child_what_if(args):
@@ -588,13 +527,11 @@ _ORDER = [
     "  binary.read_weights",
     "load_blobs (incl. below)",
     "  set_layer_blobs [fillers+weights] (incl.)",
-    "    expected_blob_shapes (incl. get_weights+saver)",
+    "    expected_blob_shapes (from variable shapes)",
     "      Layer.get_weights (copies to numpy)",
-    "      saver transform conv_hwio_to_oihw",
-    "      saver transform dense_to_inner_product",
     "    fit_blob",
-    "    loader transform conv_oihw_to_hwio",
-    "    loader transform inner_product_to_dense",
+    "    layout SpatialFirst.to_keras",
+    "    layout DenseKernel.to_keras",
     "    Layer.set_weights (assign into TF variables)",
 ]
 

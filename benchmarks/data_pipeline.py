@@ -112,7 +112,7 @@ def parse_speed(jpegs, raw_size=256, n=2000):
     """Microseconds per record: Python protobuf parsing vs tf.io.decode_proto (batched)."""
     import tensorflow as tf
 
-    from keras_caffe.data.datum import decode_datum, parse_datum, record_fields
+    from keras_caffe.data.formats.datum import decode_datum, parse_datum, record_fields
     from keras_caffe.proto import caffe_pb2
 
     raw = caffe_pb2.Datum(channels=3, height=raw_size, width=raw_size,

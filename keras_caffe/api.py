@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Mapping
 
 import keras
 import numpy as np
 
+from .data.sources import (BatchSource, batch_shapes, next_batches, next_feeds, open_sources,
+                           source_for)
 from .errors import NetError
+from .execution import run
+from .graph import types
 from .graph.net import NetGraph, resolve
 from .graph.phase import filter_net, make_state, parse_phase
+from .graph.shapes import input_shapes as settle_input_shapes
 from .model import CaffeNet, build, mark_filled
 from .proto import binary, caffe_pb2, text, upgrade
 
@@ -36,7 +42,10 @@ def read_weights(path) -> list:
 
 
 def resolve_net(net, phase="test", stages=(), level=None) -> NetGraph:
-    """Read, upgrade, keep the layers of a phase, and resolve blobs into a graph."""
+    """Read, upgrade, keep the layers of a phase, and resolve blobs into a graph (a graph
+    already resolved is returned as it is)."""
+    if isinstance(net, NetGraph):
+        return net
     path = os.fspath(net) if isinstance(net, (str, os.PathLike)) and _looks_like_path(net) else None
     param = read_net(net)
     state = make_state(param, phase, stages, level)
@@ -47,17 +56,23 @@ def _looks_like_path(net) -> bool:
     return isinstance(net, os.PathLike) or ("\n" not in net and "{" not in net)
 
 
-def build_net(net, weights=None, phase="test", input_layout="NHWC", *, stages=(), level=None,
+def _phase(graph: NetGraph, phase) -> int:
+    return graph.param.state.phase if phase is None else parse_phase(phase)
+
+
+def build_net(net, weights=None, phase=None, input_layout="NHWC", *, stages=(), level=None,
               input_shapes: Mapping[str, tuple] | None = None, free_spatial="auto",
               seed: int | None = 0, share_with: CaffeNet | None = None,
               allow_python_layers: bool = False, precision: str | None = None) -> CaffeNet:
     """Like :func:`load_model` but returns the :class:`CaffeNet` (model + Caffe facts).
 
-    ``share_with`` (another phase's CaffeNet of the same net) makes the new model use the
-    same Keras layers, and so the same variables, for every layer both phases have."""
-    graph = resolve_net(net, phase, stages, level)
+    ``net`` is a prototxt (path or text), a NetParameter, or a graph from :func:`resolve_net`
+    (used as it is; ``phase`` then defaults to the graph's).  ``share_with`` (another phase's
+    CaffeNet of the same net) makes the new model use the same Keras layers, and so the same
+    variables, for every layer both phases have."""
+    graph = resolve_net(net, "test" if phase is None else phase, stages, level)
     pool = share_with.layer_pool if share_with is not None else None
-    cnet = build(graph, parse_phase(phase), input_shapes=input_shapes, input_layout=input_layout,
+    cnet = build(graph, _phase(graph, phase), input_shapes=input_shapes, input_layout=input_layout,
                  free_spatial=free_spatial, seed=seed, layer_pool=pool,
                  allow_python_layers=allow_python_layers, fill=weights is None,
                  precision=precision)
@@ -72,7 +87,7 @@ def build_net(net, weights=None, phase="test", input_layout="NHWC", *, stages=()
     return cnet
 
 
-def load_model(net, weights=None, phase="test", input_layout="NHWC", **kwargs) -> keras.Model:
+def load_model(net, weights=None, phase=None, input_layout="NHWC", **kwargs) -> keras.Model:
     """A Keras model of a Caffe net, with the weights of a .caffemodel if given.
 
     ``net`` is a prototxt path or text (any Caffe format version).  Inputs are named after
@@ -115,7 +130,83 @@ def save_caffemodel(model, path, net=None) -> None:
     binary.write_caffemodel(os.fspath(path), layers, name=cnet.graph.name, net_param=cnet.graph.param)
 
 
-def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase="test",
+@dataclasses.dataclass
+class OpenNet:
+    """A built net and the sources of its data layers (by layer key; empty when the caller
+    feeds the net)."""
+
+    cnet: CaffeNet
+    sources: dict[str, BatchSource]
+
+    def next_batches(self) -> dict:
+        """The next batch of every source, by top name (NCHW, as Caffe's data layers give)."""
+        return next_batches(self.sources)
+
+    def next_feeds(self) -> dict:
+        """The next batch of every source as the model takes it (NHWC images)."""
+        return next_feeds(self.sources)
+
+
+def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool = False,
+             read_shapes: bool = False, input_shapes: Mapping[str, tuple] | None = None,
+             batch: int | None = None, data_seed: int | None = None, **build_kwargs) -> OpenNet:
+    """The one way from a net to a built model and what feeds it: the net is resolved once,
+    the shapes of its input blobs settled in one place, and the model built.
+
+    ``net``: prototxt path or text, NetParameter, or a resolved graph.  ``data``: the net is
+    fed by its data layers: their sources are opened (seeded with ``data_seed``) and read once for
+    the batch shapes; Input layers, which no source feeds, are refused.  Otherwise the caller
+    feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
+    ``read_shapes`` reads a batch of a data layer whose shapes the prototxt leaves open.
+    ``batch`` replaces every batch size.  Other keywords go to :func:`build_net`."""
+    graph = resolve_net(net, "test" if phase is None else phase, stages, level)
+    phase_id = _phase(graph, phase)
+    sources: dict[str, BatchSource] = {}
+    read = None
+    if data:
+        _refuse_unfed(graph, phase_id)
+        sources = open_sources(graph, phase_id, data_seed)
+        found = batch_shapes(sources)
+        read = lambda node: found  # noqa: E731
+        build_kwargs.setdefault("free_spatial", False)
+    elif read_shapes:
+        read = lambda node: _shapes_of_one_batch(node, phase_id)  # noqa: E731
+        build_kwargs.setdefault("free_spatial", False)
+    shapes = settle_input_shapes(graph, input_shapes, read, batch)
+    cnet = build_net(graph, weights, phase_id, input_shapes=shapes, **build_kwargs)
+    return OpenNet(cnet, sources)
+
+
+def _refuse_unfed(graph: NetGraph, phase: int) -> None:
+    if not graph.input_layers:
+        raise NetError("the net has no data layers to read batches from; feed it through its "
+                       "inputs instead", path=graph.path)
+    unfed = [n.name for n in graph.input_layers if types.get(n.type).source == "caller"]
+    if unfed:
+        which = "train" if phase == caffe_pb2.TRAIN else "test"
+        raise NetError(f"the {which} net takes its data from Input layer(s) {unfed}, which no "
+                       "source feeds: reading batches needs data layers (Data, ImageData, "
+                       "HDF5Data, ...), or feed the net through its inputs instead",
+                       path=graph.path)
+
+
+def _shapes_of_one_batch(node, phase: int) -> dict | None:
+    """Shapes of one batch of a data layer's source, or None when it cannot be read."""
+    try:
+        source = source_for(node, phase)
+    except Exception:  # noqa: BLE001  (no readable source: the caller is told to give shapes)
+        return None
+    try:
+        return source.shapes()
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,
             backward: bool = False, xla: bool = False, **kwargs) -> dict:
     """Every blob after one forward pass, as pycaffe's ``net.blobs[name].data`` holds it.
 
@@ -124,40 +215,26 @@ def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase="test",
     with ``backward`` also the gradients of the total weighted loss, as ``diff/<input>`` and
     ``param/<layer>/<i>`` in Caffe's layouts (what ``net.backward()`` leaves in the diffs).
     Keyword arguments go to :func:`build_net` (e.g. ``precision="mixed_float16"``)."""
-    from .execution import run
-
     cnet = net if isinstance(net, CaffeNet) else None
     if cnet is None:
-        graph = resolve_net(net, phase, kwargs.get("stages", ()), kwargs.get("level"))
-        wanted = [t.name for n in graph.input_layers for t in n.tops]
-        _check_inputs(wanted, inputs)
-        cnet = build_net(net, weights, phase, "NHWC",
-                         input_shapes={k: np.shape(v) for k, v in inputs.items()}, **kwargs)
+        graph = resolve_net(net, "test" if phase is None else phase, kwargs.pop("stages", ()),
+                            kwargs.pop("level", None))
+        _check_inputs([t.name for n in graph.input_layers for t in n.tops], inputs)
+        cnet = open_net(graph, weights, phase, input_shapes={k: np.shape(v) for k, v in
+                                                             inputs.items()}, **kwargs).cnet
     else:
         _check_inputs(list(cnet.inputs), inputs)
     return run(cnet, inputs, backward=backward, xla=xla)
 
 
-def forward_batches(net, batches: int, weights=None, phase="test", seed: int | None = None,
+def forward_batches(net, batches: int, weights=None, phase=None, seed: int | None = None,
                     **kwargs) -> dict:
     """Run a net fed by its own data layers ``batches`` times, as successive
     ``net.forward()`` calls in Caffe: ``{"<blob>/<k>": NCHW array}`` for every blob."""
-    from .data.sources import batch_shapes, graph_sources, next_batches
-    from .execution import run
-
-    graph = resolve_net(net, phase, kwargs.get("stages", ()), kwargs.get("level"))
-    sources = graph_sources(graph, parse_phase(phase), seed)
-    if not sources:
-        raise NetError("the net has no data layers to read batches from; use --inputs",
-                       path=graph.path)
-    missing = [n.name for n in graph.input_layers if n.type == "Input"]
-    if missing:
-        raise NetError(f"Input layer(s) {missing} have no data source; use --inputs", path=graph.path)
-    cnet = build_net(net, weights, phase, input_shapes=batch_shapes(sources), free_spatial=False,
-                     **kwargs)
+    opened = open_net(net, weights, phase, data=True, data_seed=seed, **kwargs)
     out = {}
     for k in range(batches):
-        for name, value in run(cnet, next_batches(sources)).items():
+        for name, value in run(opened.cnet, opened.next_batches()).items():
             out[f"{name}/{k}"] = value
     return out
 

@@ -6,6 +6,8 @@ can fix the prototxt or caffemodel without reading our code.
 
 from __future__ import annotations
 
+import contextlib
+
 
 class CaffeError(Exception):
     """Base class of every error keras_caffe raises for bad input."""
@@ -46,6 +48,18 @@ class NetError(CaffeError):
         super().__init__(prefix + message)
 
 
+@contextlib.contextmanager
+def layer_named(layer: str | None, path: str | None = None):
+    """Name ``layer`` (and ``path``) in the NetErrors raised inside that name no layer: the
+    code that knows which layer it works for says so once, instead of passing the name down."""
+    try:
+        yield
+    except NetError as exc:
+        if layer is None or exc.layer is not None or type(exc) is not NetError:
+            raise
+        raise NetError(exc.reason, layer=layer, path=exc.path or path) from exc.__cause__
+
+
 class UnsupportedLayerError(NetError):
     """One or more layer types have no converter; lists all of them at once."""
 
@@ -64,3 +78,7 @@ class WeightError(CaffeError):
         if blob is not None:
             where += f", blob {blob}"
         super().__init__(f"{where}: {message}")
+
+
+class DataToolError(CaffeError):
+    """Bad input to a data tool; says which list file and line, or which database record."""

@@ -15,6 +15,7 @@ import numpy as np
 from .errors import NetError
 from .graph import layout
 from .proto import caffe_pb2
+from .weights.loader import as_caffe_blobs
 
 
 def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
@@ -76,31 +77,24 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
             # A gather's gradient comes as IndexedSlices: densify it.
             grads.append(np.zeros(v.shape, np.float32) if skip
                          else np.asarray(tf.convert_to_tensor(g)))
-        save = ctx.converter.save
-        blobs_as_caffe = save(ctx, grads) if save else grads
-        for i, g in enumerate(blobs_as_caffe):
+        for i, g in enumerate(as_caffe_blobs(ctx, grads)):
             out[f"param/{ctx.name}/{i}"] = np.asarray(g, np.float32)
     write_sinks(cnet, out)
     return out
 
 
 def write_sinks(cnet, blobs: Mapping[str, np.ndarray]) -> None:
-    """Save the bottoms of the net's HDF5Output layers after a forward pass (``blobs``: the
-    pass's blobs, NCHW by name)."""
-    from .data.hdf5_output import HDF5Output
-
+    """Hand a forward pass's blobs (NCHW, by name) to the net's sinks (HDF5Output): each
+    gets the values of its bottoms."""
     for node in cnet.graph.layers:
-        if node.type != "HDF5Output":
+        sink = cnet.sinks.get(node.key)
+        if sink is None:
             continue
         for b in node.bottoms:
             if cnet.graph.last[b.name] != b:
-                raise NetError(f"HDF5Output reads '{b.name}' before a later in-place layer "
+                raise NetError(f"{node.type} reads '{b.name}' before a later in-place layer "
                                "changes it; saving that earlier value is not supported",
                                layer=node.name)
-        sink = cnet.sinks.get(node.key)
-        if sink is None:
-            sink = cnet.sinks[node.key] = HDF5Output(
-                node.param.hdf5_output_param.file_name, node.name)
         sink.write(*(blobs[b.name] for b in node.bottoms))
 
 

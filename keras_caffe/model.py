@@ -16,11 +16,13 @@ import numpy as np
 from .converters import registry
 from .converters.registry import BuildOptions, Context
 from .errors import NetError, UnsupportedLayerError
-from .graph import layout
+from .graph import layout, types
 from .graph.losses import top_loss_weights
 from .graph.names import helper_name, keras_name
-from .graph.net import SOURCE_TYPES, Blob, NetGraph
-from .graph.shapes import node_shapes
+from .graph.net import Blob, NetGraph
+from .graph.passes import batch_norm_scale_pairs
+from .graph.shapes import check_arity, infer_shapes, node_shapes
+from .graph.shapes import input_shapes as settle_input_shapes
 from .layers.loss_weight import CaffeLossWeight
 from .layers.stop_gradient import CaffeStopGradient
 from .proto import caffe_pb2
@@ -29,6 +31,8 @@ from .weights import loader
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("NHWC", "NCHW")
+#: Keras dtype policies a net is built under (``precision``).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass
@@ -46,7 +50,7 @@ class CaffeNet:
     free_spatial: bool
     loss_terms: list[tuple[Blob, float]] = dataclasses.field(default_factory=list)
     layer_pool: dict = dataclasses.field(default_factory=dict)
-    sinks: dict = dataclasses.field(default_factory=dict)   # HDF5Output layer -> its file
+    sinks: dict = dataclasses.field(default_factory=dict)   # sink layer key -> its writer
 
     @property
     def param_contexts(self) -> list[Context]:
@@ -98,42 +102,15 @@ class CaffeNet:
         return {c.node.key: loader.get_layer_blobs(c) for c in self.param_contexts}
 
 
-def _source_shapes(graph: NetGraph, overrides: dict[str, tuple] | None) -> dict[str, tuple]:
-    shapes = {}
-    overrides = dict(overrides or {})
-    for node in graph.input_layers:
-        for top in node.tops:
-            if top.name in overrides:
-                shapes[top.name] = tuple(int(d) if d is not None else None
-                                         for d in overrides.pop(top.name))
-    if overrides:
-        known = [t.name for n in graph.input_layers for t in n.tops]
-        raise NetError(f"input shapes given for {sorted(overrides)}, which are not input blobs "
-                       f"of the net (its inputs: {known})", path=graph.path)
-    return shapes
-
-
 def mark_filled(ctx) -> None:
     """Record that a Caffe layer's variables hold their values (from fillers or weights)."""
     for variable in ctx.weights:
         variable._caffe_filled = True
 
 
-def _input_shapes(graph: NetGraph, given: dict[str, tuple]) -> dict[Blob, tuple]:
-    """Shapes of the blobs made by input and data layers: given, or from the layer."""
-    shapes = {}
-    for node in graph.input_layers:
-        own = None
-        if any(t.name not in given for t in node.tops):
-            own = node_shapes(node, [], graph.path)
-        for j, top in enumerate(node.tops):
-            shape = given.get(top.name) or (own[j] if own else None)
-            if shape is None:
-                raise NetError(f"the shape of top '{top.name}' comes from the {node.type} layer's "
-                               "source; give it as input_shapes={'" + top.name + "': (N, C, H, W)}",
-                               layer=node.name, path=graph.path)
-            shapes[top] = tuple(shape)
-    return shapes
+def _built(node) -> bool:
+    spec = types.get(node.type)
+    return spec is None or spec.built
 
 
 def _check_shape(node, top: Blob, tensor, caffe_shape):
@@ -161,7 +138,7 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     these Keras layers and so share their variables.  ``fill=False`` skips Caffe's filler
     initialisation (call :meth:`CaffeNet.fill` for the layers a caffemodel did not provide).
     ``precision`` is a Keras dtype policy ("float32", "mixed_float16", "mixed_bfloat16"):
-    variables stay float32, and the types in ``FLOAT32_TYPES`` (softmax, losses, BatchNorm,
+    variables stay float32, and the types declared ``float32`` (softmax, losses, BatchNorm,
     LRN, ...) also compute in float32.
     """
     if precision:
@@ -175,11 +152,14 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     input_layout = input_layout.upper()
     if input_layout not in LAYOUTS:
         raise ValueError(f"input_layout must be one of {LAYOUTS}, got {input_layout!r}")
-    compute = [n for n in graph.layers if n.type not in SOURCE_TYPES]
+    compute = [n for n in graph.layers if _built(n)]
     missing = registry.find_unsupported(compute)
     if missing:
         raise UnsupportedLayerError(missing, path=graph.path)
-    shapes = _input_shapes(graph, _source_shapes(graph, input_shapes))
+    given = settle_input_shapes(graph, input_shapes)
+    shapes: dict[Blob, tuple] = {t: given[t.name] for n in graph.input_layers for t in n.tops}
+    ranks = {b: len(s) for b, s in infer_shapes(graph, given, strict=False).items()}
+    folds = batch_norm_scale_pairs(graph, ranks)
     if free_spatial == "auto":
         free_spatial = all(registry.get(n.type).allows_free_spatial(n.param) for n in compute)
     policy = keras.mixed_precision.global_policy().name
@@ -191,6 +171,7 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     tensors: dict[Blob, object] = {}
     inputs: dict[str, object] = {}
     contexts: dict[str, Context] = {}
+    folded_into = {scale.key: bn for bn, scale in folds.items()}
     for node in graph.input_layers:
         for top in node.tops:
             caffe_shape = shapes[top]
@@ -210,15 +191,17 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
 
     for node in compute:
         conv = registry.get(node.type)
-        conv.check_arity(node)
+        check_arity(node, graph.path)
         bottom_shapes = [shapes[b] for b in node.bottoms]
         top_shapes = node_shapes(node, bottom_shapes, graph.path)
         ctx = Context(node, bottom_shapes, top_shapes or [None] * len(node.tops), phase, options,
-                      converter=conv, graph=graph)
+                      converter=conv, folded_scale=folds.get(node.key))
+        if node.key in folded_into:
+            ctx.folded_into = contexts[folded_into[node.key]]
         if not node.bottoms and inputs:
             # A layer without bottoms (Parameter) still needs a tensor to hang off in a
             # functional model: it gets the first input and ignores its values.
-            ctx.extra["anchor"] = next(iter(inputs.values()))
+            ctx.anchor = next(iter(inputs.values()))
         bottoms = [tensors[b] for b in node.bottoms]
         propagate = list(node.param.propagate_down)
         if propagate:
@@ -264,7 +247,9 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     # automatic top, a consumed loss): Keras computes only what leads to an output.
     extra = [b for b, _ in loss_terms if b.name not in {o.name for o in graph.outputs}]
     # ... and the blobs that sinks (HDF5Output) save: the model must compute them.
-    extra += [b for node in graph.layers if node.type == "HDF5Output" for b in node.bottoms]
+    sinks = [(n, types.get(n.type).sink) for n in graph.layers
+             if types.get(n.type) is not None and types.get(n.type).sink is not None]
+    extra += [b for node, _ in sinks for b in node.bottoms]
     for blob in list(graph.outputs) + extra:
         t = tensors[blob]
         if input_layout == "NCHW":
@@ -272,7 +257,8 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
         outputs.setdefault(blob.name, t)
     model = keras.Model(inputs, outputs, name=keras_name(name or graph.name or "caffe_net"))
     net = CaffeNet(graph, model, phase, input_layout, shapes, contexts, tensors, inputs,
-                   options.free_spatial, loss_terms, options.layer_pool)
+                   options.free_spatial, loss_terms, options.layer_pool,
+                   {node.key: sink.from_layer(node) for node, sink in sinks})
     if fill:
         net.fill(net.param_contexts, seed=seed)
     # lr_mult 0 freezes a blob in Caffe; stock Keras optimizers then leave it alone too.

@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from keras_caffe import build_net, save_caffemodel  # noqa: E402
-from keras_caffe.demo_shapes import make_batch  # noqa: E402
+from keras_caffe.tools.demo_shapes import make_batch  # noqa: E402
 from keras_caffe.fileio import save_npz  # noqa: E402
 from keras_caffe.graph import layout  # noqa: E402
 

@@ -16,7 +16,7 @@ BEGIN, END = "<!-- layers:begin -->", "<!-- layers:end -->"
 
 
 def render(text: str) -> str:
-    from keras_caffe.support import markdown_table
+    from keras_caffe.tools.readme_table import markdown_table
 
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

@@ -4,22 +4,23 @@ Threshold, Clip, Swish, Dropout and Softmax."""
 from __future__ import annotations
 
 import keras
-import numpy as np
 
 from ..graph import layout
 from ..layers import (CaffeAbsVal, CaffeBNLL, CaffeClip, CaffeExp, CaffeLog, CaffePower,
                       CaffeSwish, CaffeThreshold)
+from ..graph.shapes import same
 from ..proto import caffe_pb2
+from ..weights.layouts import Flattened
 from .registry import register
 
 
-@register("ReLU")
+@register("ReLU", shape=same)
 def relu(ctx, x):
     slope = ctx.param.relu_param.negative_slope
     return ctx.add(keras.layers.ReLU(negative_slope=slope, name=ctx.keras_name))(x)
 
 
-@register("PReLU")
+@register("PReLU", shape=same)
 def prelu(ctx, x):
     rank = ctx.rank(0)
     if rank < 2:
@@ -30,90 +31,72 @@ def prelu(ctx, x):
     else:
         shared = [a for a in range(1, rank) if a != channel]
     layer = keras.layers.PReLU(shared_axes=shared or None, name=ctx.keras_name)
-    return ctx.add(layer, holds_params=True)(x)
+    # Caffe keeps the slopes as one vector, or a channel-shared slope in a blob with no axes.
+    return ctx.add(layer, holds_params=True,
+                   layouts=(Flattened(scalar=bool(ctx.param.prelu_param.channel_shared)),))(x)
 
 
-@prelu.loader
-def _(ctx, blobs):
-    alpha_shape = ctx.param_layer.get_weights()[0].shape
-    return [np.asarray(blobs[0]).reshape(alpha_shape)]
-
-
-@prelu.shapes
-def _(ctx, shapes):
-    if ctx.param.prelu_param.channel_shared:
-        return [()]
-    return [(int(np.prod(shapes[0])),)]
-
-
-@prelu.saver
-def _(ctx, weights):
-    # Caffe keeps a channel-shared slope in a blob with no axes at all.
-    shape = () if ctx.param.prelu_param.channel_shared else (-1,)
-    return [np.asarray(weights[0]).reshape(shape)]
-
-
-@register("ELU")
+@register("ELU", shape=same)
 def elu(ctx, x):
     return ctx.add(keras.layers.ELU(alpha=ctx.param.elu_param.alpha, name=ctx.keras_name))(x)
 
 
-@register("Sigmoid")
+@register("Sigmoid", shape=same)
 def sigmoid(ctx, x):
     return ctx.add(keras.layers.Activation("sigmoid", name=ctx.keras_name))(x)
 
 
-@register("TanH")
+@register("TanH", shape=same)
 def tanh(ctx, x):
     return ctx.add(keras.layers.Activation("tanh", name=ctx.keras_name))(x)
 
 
-@register("AbsVal")
+@register("AbsVal", shape=same)
 def absval(ctx, x):
     return ctx.add(CaffeAbsVal(name=ctx.keras_name))(x)
 
 
-@register("BNLL")
+@register("BNLL", shape=same)
 def bnll(ctx, x):
     return ctx.add(CaffeBNLL(name=ctx.keras_name))(x)
 
 
-@register("Power")
+@register("Power", shape=same)
 def power(ctx, x):
     p = ctx.param.power_param
     return ctx.add(CaffePower(power=p.power, scale=p.scale, shift=p.shift, name=ctx.keras_name))(x)
 
 
-@register("Exp")
+@register("Exp", shape=same)
 def exp(ctx, x):
     p = ctx.param.exp_param
     return ctx.add(CaffeExp(base=p.base, scale=p.scale, shift=p.shift, name=ctx.keras_name))(x)
 
 
-@register("Log")
+@register("Log", shape=same)
 def log(ctx, x):
     p = ctx.param.log_param
     return ctx.add(CaffeLog(base=p.base, scale=p.scale, shift=p.shift, name=ctx.keras_name))(x)
 
 
-@register("Threshold")
+@register("Threshold", shape=same)
 def threshold(ctx, x):
     return ctx.add(CaffeThreshold(threshold=ctx.param.threshold_param.threshold,
                                   name=ctx.keras_name))(x)
 
 
-@register("Clip")
+@register("Clip", shape=same)
 def clip(ctx, x):
     p = ctx.param.clip_param
     return ctx.add(CaffeClip(min=p.min, max=p.max, name=ctx.keras_name))(x)
 
 
-@register("Swish")
+@register("Swish", shape=same)
 def swish(ctx, x):
     return ctx.add(CaffeSwish(beta=ctx.param.swish_param.beta, name=ctx.keras_name))(x)
 
 
-@register("Dropout")
+@register("Dropout", shape=same)
 def dropout(ctx, x):
     p = ctx.param.dropout_param
     ratio = p.dropout_ratio
@@ -123,7 +106,7 @@ def dropout(ctx, x):
     return ctx.add(keras.layers.Dropout(ratio, name=ctx.keras_name))(x)
 
 
-@register("Softmax")
+@register("Softmax", shape=same, float32=True)
 def softmax(ctx, x):
     p = ctx.param.softmax_param
     if p.engine not in (caffe_pb2.SoftmaxParameter.DEFAULT, caffe_pb2.SoftmaxParameter.CAFFE,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import keras
 
+from ..errors import NetError
 from ..graph import geometry
+from ..graph.shapes import rank4
 from ..layers import CaffeConv2D, CaffeDeconv2D, CaffeIm2col
-from ..weights import transforms
+from ..weights.layouts import CONV_KERNEL, DECONV_KERNEL, DEPTHWISE_KERNEL
 from .registry import register
+
+_FORKS = {"ConvolutionDepthwise": "MobileNet forks", "DepthwiseConvolution": "MobileNet forks"}
 
 
 def _same_padding(win) -> bool:
@@ -32,8 +36,22 @@ def _conv_setup(ctx):
     return p, geometry.conv_window(ctx.param), channels, group
 
 
+def _output_hw(layer, hw, size_fn):
+    win = geometry.conv_window(layer)
+    return tuple(size_fn(s, k, st, p, d) for s, k, st, p, d in
+                 zip(hw, win.kernel, win.stride, win.pad, win.dilation))
+
+
+def _conv_shape(layer, bottoms):
+    n, c, h, w = rank4(layer, bottoms[0])
+    ho, wo = _output_hw(layer, (h, w), geometry.conv_output_size)
+    if (ho is not None and ho <= 0) or (wo is not None and wo <= 0):
+        raise NetError(f"output would be {ho}x{wo} for a {h}x{w} input", layer=layer.name)
+    return [(n, layer.convolution_param.num_output, ho, wo) for _ in bottoms]
+
+
 @register("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", bottoms=(1, None),
-          tops=(1, None))
+          tops=(1, None), shape=_conv_shape, origin=_FORKS)
 def convolution(ctx, *xs):
     p, win, channels, group = _conv_setup(ctx)
     if len(xs) != len(ctx.node.tops):
@@ -41,7 +59,6 @@ def convolution(ctx, *xs):
     padding = "same" if _same_padding(win) else "valid" if win.pad == (0, 0) else None
     stride_and_dilation = win.stride != (1, 1) and win.dilation != (1, 1)
     depthwise = group == channels and group > 1
-    ctx.extra.update(depthwise=depthwise, channels=channels)
     if depthwise and not stride_and_dilation:
         layer = keras.layers.DepthwiseConv2D(
             win.kernel, strides=win.stride, padding=padding or "valid",
@@ -50,9 +67,8 @@ def convolution(ctx, *xs):
         pad = None
         if padding is None:
             pad = ctx.add(keras.layers.ZeroPadding2D(win.pad, name=ctx.helper_name("pad")))
-        layer = ctx.add(layer, holds_params=True)
+        layer = ctx.add(layer, holds_params=True, layouts=(DEPTHWISE_KERNEL,))
         return [layer(pad(x) if pad else x) for x in xs]
-    ctx.extra["depthwise"] = False
     if padding is not None and not stride_and_dilation:
         layer = keras.layers.Conv2D(p.num_output, win.kernel, strides=win.stride, padding=padding,
                                     dilation_rate=win.dilation, groups=group,
@@ -62,36 +78,17 @@ def convolution(ctx, *xs):
         layer = CaffeConv2D(p.num_output, win.kernel, strides=win.stride, padding=win.pad,
                             dilation_rate=win.dilation, groups=group, use_bias=p.bias_term,
                             kernel_initializer="zeros", name=ctx.keras_name)
-    layer = ctx.add(layer, holds_params=True)
+    layer = ctx.add(layer, holds_params=True, layouts=(CONV_KERNEL,))
     return [layer(x) for x in xs]
 
 
-@convolution.loader
-def _(ctx, blobs):
-    if ctx.extra.get("depthwise"):
-        kernel = transforms.depthwise_oihw_to_hwcm(blobs[0], ctx.extra["channels"])
-    else:
-        kernel = transforms.conv_oihw_to_hwio(blobs[0])
-    return [kernel] + [b.reshape(-1) for b in blobs[1:]]
+def _deconv_shape(layer, bottoms):
+    n, c, h, w = rank4(layer, bottoms[0])
+    ho, wo = _output_hw(layer, (h, w), geometry.deconv_output_size)
+    return [(n, layer.convolution_param.num_output, ho, wo) for _ in bottoms]
 
 
-@convolution.shapes
-def _(ctx, shapes):
-    kh, kw, a, b = shapes[0]
-    weight = (a * b, 1, kh, kw) if ctx.extra.get("depthwise") else (b, a, kh, kw)
-    return [weight] + shapes[1:]
-
-
-@convolution.saver
-def _(ctx, weights):
-    if ctx.extra.get("depthwise"):
-        w = transforms.depthwise_hwcm_to_oihw(weights[0])
-    else:
-        w = transforms.conv_hwio_to_oihw(weights[0])
-    return [w] + list(weights[1:])
-
-
-@register("Deconvolution", bottoms=(1, None), tops=(1, None))
+@register("Deconvolution", bottoms=(1, None), tops=(1, None), shape=_deconv_shape)
 def deconvolution(ctx, *xs):
     p = ctx.param.convolution_param
     if p.axis != 1 or len(ctx.bottom_shapes[0]) != 4:
@@ -104,27 +101,19 @@ def deconvolution(ctx, *xs):
     layer = ctx.add(CaffeDeconv2D(p.num_output, win.kernel, strides=win.stride, padding=win.pad,
                                   dilation_rate=win.dilation, groups=p.group,
                                   use_bias=p.bias_term, kernel_initializer="zeros",
-                                  name=ctx.keras_name), holds_params=True)
+                                  name=ctx.keras_name), holds_params=True,
+                    layouts=(DECONV_KERNEL,))
     return [layer(x) for x in xs]
 
 
-@deconvolution.loader
-def _(ctx, blobs):
-    return [transforms.deconv_iohw_to_hwoi(blobs[0])] + [b.reshape(-1) for b in blobs[1:]]
+def _im2col_shape(layer, bottoms):
+    n, c, h, w = rank4(layer, bottoms[0])
+    win = geometry.conv_window(layer)
+    ho, wo = _output_hw(layer, (h, w), geometry.conv_output_size)
+    return [(n, c * win.kernel[0] * win.kernel[1], ho, wo)]
 
 
-@deconvolution.shapes
-def _(ctx, shapes):
-    kh, kw, out, cin = shapes[0]
-    return [(cin, out, kh, kw)] + shapes[1:]
-
-
-@deconvolution.saver
-def _(ctx, weights):
-    return [transforms.deconv_hwoi_to_iohw(weights[0])] + list(weights[1:])
-
-
-@register("Im2col")
+@register("Im2col", shape=_im2col_shape)
 def im2col(ctx, x):
     win = geometry.conv_window(ctx.param)
     return ctx.add(CaffeIm2col(win.kernel, strides=win.stride, padding=win.pad,

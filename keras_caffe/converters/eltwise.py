@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from ..errors import NetError
 from ..graph import layout
-from ..graph.shapes import slice_axis
+from ..graph.layout import normalize_axis
+from ..graph.shapes import same
 from ..layers import CaffeEltwise, CaffeSlice
 from ..proto import caffe_pb2
 from .registry import register
@@ -14,7 +16,7 @@ _OPS = {caffe_pb2.EltwiseParameter.SUM: "sum", caffe_pb2.EltwiseParameter.PROD: 
         caffe_pb2.EltwiseParameter.MAX: "max"}
 
 
-@register("Eltwise", bottoms=(2, None))
+@register("Eltwise", bottoms=(2, None), shape=same)
 def eltwise(ctx, *xs):
     p = ctx.param.eltwise_param
     op = _OPS[p.operation]
@@ -32,7 +34,19 @@ def eltwise(ctx, *xs):
     return ctx.add(CaffeEltwise(operation=op, coeffs=coeffs, name=ctx.keras_name))(list(xs))
 
 
-@register("Concat", bottoms=(1, None))
+def _concat_shape(layer, bottoms):
+    p = layer.concat_param
+    axis = p.concat_dim if p.HasField("concat_dim") else p.axis
+    axis = normalize_axis(axis, len(bottoms[0]))
+    out = list(bottoms[0])
+    for b in bottoms[1:]:
+        if len(b) != len(out) or any(x != y for i, (x, y) in enumerate(zip(b, out)) if i != axis):
+            raise NetError(f"cannot concatenate shapes {bottoms} along axis {axis}", layer=layer.name)
+        out[axis] = None if out[axis] is None or b[axis] is None else out[axis] + b[axis]
+    return [tuple(out)]
+
+
+@register("Concat", bottoms=(1, None), shape=_concat_shape)
 def concat(ctx, *xs):
     if len(xs) == 1:
         return xs[0]
@@ -41,7 +55,35 @@ def concat(ctx, *xs):
     return ctx.add(keras.layers.Concatenate(axis=ctx.axis(axis), name=ctx.keras_name))(list(xs))
 
 
-@register("Slice", tops=(1, None))
+def slice_sizes(layer, dim: int, n_tops: int) -> list[int]:
+    """Sizes of Slice's tops along its axis (equal split when no slice_point)."""
+    points = list(layer.slice_param.slice_point)
+    if points:
+        if len(points) != n_tops - 1:
+            raise NetError(f"{len(points)} slice_point(s) for {n_tops} tops", layer=layer.name)
+        edges = [0] + points + [dim]
+        sizes = [b - a for a, b in zip(edges, edges[1:])]
+        if min(sizes) <= 0:
+            raise NetError(f"slice points {points} do not fit a dimension of {dim}", layer=layer.name)
+        return sizes
+    if dim % n_tops:
+        raise NetError(f"dimension {dim} does not split equally into {n_tops} tops", layer=layer.name)
+    return [dim // n_tops] * n_tops
+
+
+def slice_axis(layer, rank: int) -> int:
+    p = layer.slice_param
+    return normalize_axis(p.slice_dim if p.HasField("slice_dim") else p.axis, rank)
+
+
+def _slice_shape(layer, bottoms):
+    shape = bottoms[0]
+    axis = slice_axis(layer, len(shape))
+    sizes = slice_sizes(layer, shape[axis], len(layer.top))
+    return [tuple(shape[:axis]) + (s,) + tuple(shape[axis + 1:]) for s in sizes]
+
+
+@register("Slice", tops=(1, None), shape=_slice_shape)
 def slice_(ctx, x):
     rank = ctx.rank(0)
     axis = slice_axis(ctx.param, rank)
@@ -54,6 +96,6 @@ def slice_(ctx, x):
     return ctx.add(layer)(x)
 
 
-@register("Split", tops=(1, None))
+@register("Split", tops=(1, None), shape=same)
 def split(ctx, x):
     return [x] * len(ctx.node.tops)

@@ -13,7 +13,8 @@ from ..layers import (CaffeContrastiveLoss, CaffeEuclideanLoss, CaffeHingeLoss, 
                       CaffeMultinomialLogisticLoss, CaffeSigmoidCrossEntropyLoss,
                       CaffeSoftmaxWithLoss)
 from ..proto import caffe_pb2
-from .registry import register
+from ..proto.binary import read_blob
+from .registry import classes_along, register
 
 _NORMALIZATION = {caffe_pb2.LossParameter.FULL: "full", caffe_pb2.LossParameter.VALID: "valid",
                   caffe_pb2.LossParameter.BATCH_SIZE: "batch_size",
@@ -40,7 +41,16 @@ def _caffe_order(ctx, xs):
     return [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
 
 
-@register("SoftmaxWithLoss", bottoms=2, tops=(1, 2))
+def _loss_shape(layer, bottoms):
+    return [()]
+
+
+def _loss_and_prob_shape(layer, bottoms):
+    return [()] + [bottoms[0]] * (len(layer.top) - 1)
+
+
+@register("SoftmaxWithLoss", bottoms=2, tops=(1, 2), shape=_loss_and_prob_shape, loss=True,
+          labels=(1,), classes=classes_along("softmax_param"))
 def softmax_with_loss(ctx, scores, labels):
     if len(ctx.node.tops) > 1:
         raise ctx.error("a second (prob) top is not supported: Caffe itself refuses it "
@@ -51,7 +61,7 @@ def softmax_with_loss(ctx, scores, labels):
     return ctx.add(layer)(_caffe_order(ctx, [scores, labels]))
 
 
-@register("SigmoidCrossEntropyLoss", bottoms=2)
+@register("SigmoidCrossEntropyLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,))
 def sigmoid_cross_entropy_loss(ctx, x, targets):
     # Caffe's code (not the proto default) makes BATCH_SIZE the default here.
     layer = CaffeSigmoidCrossEntropyLoss(ignore_label=ignore_label(ctx.param),
@@ -60,34 +70,35 @@ def sigmoid_cross_entropy_loss(ctx, x, targets):
     return ctx.add(layer)(_caffe_order(ctx, [x, targets]))
 
 
-@register("EuclideanLoss", bottoms=2)
+@register("EuclideanLoss", bottoms=2, shape=_loss_shape, loss=True)
 def euclidean_loss(ctx, a, b):
     return ctx.add(CaffeEuclideanLoss(name=ctx.keras_name))(_caffe_order(ctx, [a, b]))
 
 
-@register("HingeLoss", bottoms=2)
+@register("HingeLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,),
+          classes=classes_along())
 def hinge_loss(ctx, scores, labels):
     norm = "l2" if ctx.param.hinge_loss_param.norm == caffe_pb2.HingeLossParameter.L2 else "l1"
     return ctx.add(CaffeHingeLoss(norm=norm, name=ctx.keras_name))(_caffe_order(ctx, [scores, labels]))
 
 
-@register("MultinomialLogisticLoss", bottoms=2)
+@register("MultinomialLogisticLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,),
+          classes=classes_along())
 def multinomial_logistic_loss(ctx, probs, labels):
     layer = CaffeMultinomialLogisticLoss(name=ctx.keras_name)
     return ctx.add(layer)(_caffe_order(ctx, [probs, labels]))
 
 
-@register("ContrastiveLoss", bottoms=3)
+@register("ContrastiveLoss", bottoms=3, shape=_loss_shape, loss=True, labels=(2,))
 def contrastive_loss(ctx, a, b, similar):
     p = ctx.param.contrastive_loss_param
     layer = CaffeContrastiveLoss(margin=p.margin, legacy_version=p.legacy_version, name=ctx.keras_name)
     return ctx.add(layer)(_caffe_order(ctx, [a, b, similar]))
 
 
-@register("InfogainLoss", bottoms=(2, 3), tops=(1, 2))
+@register("InfogainLoss", bottoms=(2, 3), tops=(1, 2), shape=_loss_and_prob_shape, loss=True,
+          labels=(1, 2), classes=classes_along("infogain_loss_param"))
 def infogain_loss(ctx, *xs):
-    from ..proto.binary import read_blob
-
     if ctx.param.loss_param.HasField("normalize"):
         raise ctx.error("InfogainLoss does not accept the deprecated 'normalize' (Caffe aborts); "
                         "use loss_param { normalization: ... }")

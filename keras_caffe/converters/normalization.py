@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..graph import layout
+from ..graph.shapes import same
 from ..layers import (CaffeBatchNorm, CaffeBatchNormScale, CaffeBias, CaffeLRN, CaffeMVN,
                       CaffeScale)
 from ..proto import caffe_pb2
 from .registry import register
 
 
-@register("LRN")
+@register("LRN", shape=same, float32=True)
 def lrn(ctx, x):
     p = ctx.param.lrn_param
     if len(ctx.bottom_shapes[0]) != 4:
@@ -22,32 +23,7 @@ def lrn(ctx, x):
                             norm_region=region, name=ctx.keras_name))(x)
 
 
-def _folded_scale(ctx):
-    """The Scale that may be computed together with this BatchNorm, or None.
-
-    Folding is invisible to Caffe's view of the net: the Scale is the only reader of the
-    BatchNorm's top and writes the same blob (so the normalised value is never a final blob),
-    scales per channel with its own blobs, and neither layer shares parameters or sets
-    loss_weight / propagate_down."""
-    node, graph = ctx.node, ctx.graph
-    if graph is None or len(node.tops) != 1 or len(node.bottoms) != 1:
-        return None
-    readers = graph.consumers.get(node.tops[0], [])
-    if len(readers) != 1:
-        return None
-    scale = readers[0]
-    p = scale.param.scale_param
-    if (scale.type != "Scale" or len(scale.bottoms) != 1 or len(scale.tops) != 1
-            or scale.tops[0].name != node.tops[0].name
-            or layout.normalize_axis(p.axis, ctx.rank(0)) != 1 or p.num_axes != 1):
-        return None
-    for layer in (node.param, scale.param):
-        if layer.loss_weight or layer.propagate_down or any(q.name for q in layer.param):
-            return None
-    return scale
-
-
-@register("BatchNorm")
+@register("BatchNorm", shape=same, float32=True)
 def batch_norm(ctx, x):
     p = ctx.param.batch_norm_param
     # Unset: the phase decides at call time (training=True is Caffe's TRAIN), so the TRAIN
@@ -55,20 +31,13 @@ def batch_norm(ctx, x):
     use_global = p.use_global_stats if p.HasField("use_global_stats") else None
     common = dict(axis=ctx.axis(1), epsilon=p.eps, use_global_stats=use_global,
                   moving_average_fraction=p.moving_average_fraction, name=ctx.keras_name)
-    scale = _folded_scale(ctx)
+    scale = ctx.folded_scale   # a Scale that graph.passes found may be computed with it
     if scale is not None:
         # BatchNorm + Scale as one layer: x * a + b, two passes instead of four.
-        layer = ctx.add(CaffeBatchNormScale(bias_term=scale.param.scale_param.bias_term,
-                                            **common), holds_params=True)
-        ctx.extra["weights_of"] = CaffeBatchNormScale.batch_norm_weights
-        ctx.options.folded[scale.key] = layer
-        return layer(x)
+        layer = CaffeBatchNormScale(bias_term=scale.param.scale_param.bias_term, **common)
+        return ctx.add(layer, holds_params=True,
+                       select=CaffeBatchNormScale.batch_norm_weights)(x)
     return ctx.add(CaffeBatchNorm(**common), holds_params=True)(x)
-
-
-@batch_norm.loader
-def _(ctx, blobs):
-    return [b.reshape(-1) for b in blobs]
 
 
 def _param_axes(ctx, axis: int, num_axes: int) -> tuple[int, ...]:
@@ -99,14 +68,13 @@ def _channel_only(axis: int, num_axes: int, two_bottoms: bool) -> bool:
     return axis >= 0 and num_axes != -1 and axis + num_axes <= 2
 
 
-@register("Scale", bottoms=(1, 2), free_spatial=lambda layer: _channel_only(
+@register("Scale", bottoms=(1, 2), shape=same, free_spatial=lambda layer: _channel_only(
     layer.scale_param.axis, layer.scale_param.num_axes, len(layer.bottom) > 1))
 def scale(ctx, x, *other):
     p = ctx.param.scale_param
-    folded = ctx.options.folded.get(ctx.node.key)
-    if folded is not None:  # computed by the BatchNorm before it; its blobs follow BN's three
-        ctx.add(folded, holds_params=True)
-        ctx.extra["weights_of"] = CaffeBatchNormScale.scale_weights
+    if ctx.folded_into is not None:  # computed by the BatchNorm before it; its blobs follow BN's
+        ctx.add(ctx.folded_into.param_layer, holds_params=True,
+                select=CaffeBatchNormScale.scale_weights)
         return x
     if other:
         layer = CaffeScale(axes=_two_bottom_axes(ctx, p.axis), bias_term=p.bias_term,
@@ -118,7 +86,7 @@ def scale(ctx, x, *other):
     return ctx.add(layer, holds_params=True)(x)
 
 
-@register("Bias", bottoms=(1, 2), free_spatial=lambda layer: _channel_only(
+@register("Bias", bottoms=(1, 2), shape=same, free_spatial=lambda layer: _channel_only(
     layer.bias_param.axis, layer.bias_param.num_axes, len(layer.bottom) > 1))
 def bias(ctx, x, *other):
     p = ctx.param.bias_param
@@ -129,7 +97,7 @@ def bias(ctx, x, *other):
     return ctx.add(layer, holds_params=True)(x)
 
 
-@register("MVN")
+@register("MVN", shape=same, float32=True)
 def mvn(ctx, x):
     p = ctx.param.mvn_param
     rank = ctx.rank(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from ..graph import geometry
+from ..graph.shapes import rank4
 from ..layers import CaffePooling2D, CaffeSPP
 from .registry import register
 
@@ -33,7 +34,16 @@ def _stock_padding(ctx, kind, win, mode, hw) -> str | None:
     return None
 
 
-@register("Pooling")
+def _pooling_shape(layer, bottoms):
+    n, c, h, w = rank4(layer, bottoms[0])
+    win = geometry.pool_window(layer, (h, w))
+    mode = geometry.pool_round_mode(layer)
+    ho, wo = (geometry.pool_output_size(s, k, st, p, mode) for s, k, st, p in
+              zip((h, w), win.kernel, win.stride, win.pad))
+    return [(n, c, ho, wo)] * len(layer.top)
+
+
+@register("Pooling", tops=(1, 2), shape=_pooling_shape)
 def pooling(ctx, x):
     if len(ctx.node.tops) > 1:
         raise ctx.error("the MAX pooling mask top (a second top) is not supported")
@@ -56,7 +66,15 @@ def pooling(ctx, x):
                                   global_pooling=bool(p.global_pooling), name=ctx.keras_name))(x)
 
 
-@register("SPP", free_spatial=False)
+def _spp_shape(layer, bottoms):
+    n, c, h, w = rank4(layer, bottoms[0])
+    if layer.spp_param.pyramid_height == 1:
+        return [(n, c, 1, 1)]  # Caffe then returns its single pooling's top as it is
+    bins = sum(4 ** level for level in range(layer.spp_param.pyramid_height))
+    return [(n, c * bins)]
+
+
+@register("SPP", free_spatial=False, shape=_spp_shape)
 def spp(ctx, x):
     p = ctx.param.spp_param
     if len(ctx.bottom_shapes[0]) != 4:

@@ -3,6 +3,7 @@ LSTM's step."""
 
 from __future__ import annotations
 
+from ..errors import NetError
 from ..graph import layout
 from ..layers import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
 from .registry import register
@@ -25,16 +26,33 @@ def _recurrent(ctx, cls, state_count, xs):
     return list(out) if p.expose_hidden else out
 
 
-@register("LSTM", bottoms=(2, 5), tops=(1, 3))
+def _recurrent_shape(layer, bottoms):
+    t, n = bottoms[0][:2]
+    return [(t, n, layer.recurrent_param.num_output)]
+
+
+@register("LSTM", bottoms=(2, 5), tops=(1, 3), shape=_recurrent_shape)
 def lstm(ctx, *xs):
     return _recurrent(ctx, CaffeLSTM, 2, xs)
 
 
-@register("RNN", bottoms=(2, 4), tops=(1, 2))
+@register("RNN", bottoms=(2, 4), tops=(1, 2), shape=_recurrent_shape)
 def rnn(ctx, *xs):
     return _recurrent(ctx, CaffeRNN, 1, xs)
 
 
-@register("LSTMUnit", bottoms=3, tops=2)
+def _lstm_unit_shape(layer, bottoms):
+    c_prev, x, cont = (tuple(b) for b in bottoms)
+    if len(c_prev) != 3 or len(x) != 3 or len(cont) != 2 or c_prev[0] != 1 or \
+            x[0] != 1 or cont[0] != 1 or not c_prev[1] == x[1] == cont[1]:
+        raise NetError(f"LSTMUnit takes c_prev (1 x N x D), gate inputs (1 x N x 4D) and cont "
+                       f"(1 x N), got {c_prev}, {x} and {cont}", layer=layer.name)
+    if x[2] != 4 * c_prev[2]:
+        raise NetError(f"the gate inputs must have 4 x {c_prev[2]} values per item, got {x[2]}",
+                       layer=layer.name)
+    return [c_prev, c_prev]
+
+
+@register("LSTMUnit", bottoms=3, tops=2, shape=_lstm_unit_shape)
 def lstm_unit(ctx, c_prev, x, cont):
     return ctx.add(CaffeLSTMUnit(name=ctx.keras_name))([c_prev, x, cont])

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from ..graph import layout
 from ..layers import CaffeAccuracy, CaffeArgMax, CaffeReduction
 from ..proto import caffe_pb2
-from .registry import register
+from .registry import classes_along, register
 from .shape import in_caffe_order
 
 _REDUCTIONS = {caffe_pb2.ReductionParameter.SUM: "sum", caffe_pb2.ReductionParameter.ASUM: "asum",
                caffe_pb2.ReductionParameter.SUMSQ: "sumsq", caffe_pb2.ReductionParameter.MEAN: "mean"}
 
 
-@register("Reduction")
+def _reduction_shape(layer, bottoms):
+    axis = layout.normalize_axis(layer.reduction_param.axis, len(bottoms[0]))
+    return [tuple(bottoms[0][:axis])]
+
+
+@register("Reduction", shape=_reduction_shape, float32=True)
 def reduction(ctx, x):
     p = ctx.param.reduction_param
     layer = CaffeReduction(operation=_REDUCTIONS[p.operation], axis=p.axis, coeff=p.coeff,
@@ -19,7 +25,16 @@ def reduction(ctx, x):
     return in_caffe_order(ctx, x, layer)
 
 
-@register("ArgMax")
+def _argmax_shape(layer, bottoms):
+    p = layer.argmax_param
+    shape = bottoms[0]
+    if p.HasField("axis"):
+        axis = layout.normalize_axis(p.axis, len(shape))
+        return [tuple(shape[:axis]) + (p.top_k,) + tuple(shape[axis + 1:])]
+    return [(shape[0], 2 if p.out_max_val else 1, p.top_k)]
+
+
+@register("ArgMax", shape=_argmax_shape, float32=True)
 def argmax(ctx, x):
     p = ctx.param.argmax_param
     layer = CaffeArgMax(top_k=p.top_k, out_max_val=p.out_max_val,
@@ -27,10 +42,17 @@ def argmax(ctx, x):
     return in_caffe_order(ctx, x, layer)
 
 
-@register("Accuracy", bottoms=2, tops=(1, 2))
-def accuracy(ctx, scores, labels):
-    from ..graph import layout
+def _accuracy_shape(layer, bottoms):
+    shapes = [()]
+    if len(layer.top) > 1:
+        axis = layout.normalize_axis(layer.accuracy_param.axis, len(bottoms[0]))
+        shapes.append((bottoms[0][axis],))
+    return shapes
 
+
+@register("Accuracy", bottoms=2, tops=(1, 2), shape=_accuracy_shape, float32=True,
+          classes=classes_along("accuracy_param"))
+def accuracy(ctx, scores, labels):
     p = ctx.param.accuracy_param
     per_class = len(ctx.node.tops) > 1
     classes = ctx.bottom_shapes[0][layout.normalize_axis(p.axis, ctx.rank(0))]

@@ -1,34 +1,39 @@
-"""The converter registry: Caffe type string -> how to build it and move its weights.
+"""The converter registry: a Caffe type's build function, declared with all its traits.
 
-A converter is registered with a decorator keyed by Caffe type names::
+A converter is registered with a decorator keyed by Caffe type names, which also declares
+the type's traits (``graph.types``): arity, Caffe's shape function, loss, float32 under
+mixed precision, label bottoms, origin::
 
-    @register("Convolution")
-    def convolution(ctx, x):           # builds Keras layers, returns the top tensor(s)
-        ...
+    @register("Convolution", bottoms=(1, None), tops=(1, None), shape=conv_shape)
+    def convolution(ctx, *xs):          # builds Keras layers, returns the top tensor(s)
+        layer = ctx.add(keras.layers.Conv2D(...), holds_params=True,
+                        layouts=(layouts.CONV_KERNEL,))   # blob 0's layout; the rest identity
+        return [layer(x) for x in xs]
 
-    @convolution.loader                # Caffe blobs -> weights of ctx.param_layer
-    def _(ctx, blobs): ...
-
-    @convolution.saver                 # the way back, for writing a .caffemodel
-    def _(ctx, weights): ...
-
-Users add their own types the same way (``keras_caffe.register_converter``); registering a
-type twice raises unless ``override=True``.
+Weights move through the layouts a build function picks (``weights.layouts``): loading,
+saving, Caffe's blob shapes and gradients in Caffe's layout derive from them.  Users add
+their own types the same way (``keras_caffe.register_converter``); registering a type twice
+raises unless ``override=True``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
-
-import numpy as np
+from typing import Callable, Mapping, Sequence
 
 from ..errors import NetError
-from ..graph import layout
+from ..graph import layout, types
 from ..graph.names import helper_name, keras_name
 from ..graph.net import LayerNode
+from ..weights.layouts import IDENTITY
 
-_REGISTRY: dict[str, "Converter"] = {}
+
+@dataclasses.dataclass
+class BuildOptions:
+    free_spatial: bool = False     # whether H/W of the inputs are left unknown
+    allow_python_layers: bool = False
+    layer_pool: dict | None = None  # sharing key -> Keras layer, shared between builds
+    precision: str | None = None    # a Keras dtype policy name, e.g. "mixed_float16"
 
 
 @dataclasses.dataclass
@@ -39,12 +44,21 @@ class Context:
     bottom_shapes: list[tuple]     # Caffe (NCHW) shapes of the bottoms, batch included
     top_shapes: list[tuple]        # Caffe shapes of the tops, from shape inference (may be [])
     phase: int                     # caffe_pb2.TRAIN / TEST
-    options: "BuildOptions"
+    options: BuildOptions
     converter: "Converter | None" = None
     keras_layers: list = dataclasses.field(default_factory=list)
     param_layer: object = None     # the Keras layer holding this Caffe layer's blobs
-    extra: dict = dataclasses.field(default_factory=dict)  # facts the weight functions need
-    graph: object = None           # the NetGraph, for converters that look at their neighbours
+    #: Blob i's layout (``weights.layouts``); blobs past the end are held as they are.
+    layouts: tuple = ()
+    #: For a Keras layer serving two Caffe layers (a BatchNorm folded with its Scale): which
+    #: of its variables are this Caffe layer's blobs.
+    select: Callable | None = None
+    #: A model input for a layer without bottoms to hang off (Parameter).
+    anchor: object = None
+    #: A BatchNorm computed together with the Scale after it (``graph.passes``): on the
+    #: BatchNorm, that Scale's node; on the Scale, the BatchNorm's context.
+    folded_scale: LayerNode | None = None
+    folded_into: "Context | None" = None
 
     @property
     def name(self) -> str:
@@ -56,13 +70,15 @@ class Context:
 
     @property
     def weights(self) -> list:
-        """The variables holding this Caffe layer's blobs, blob i = variable i: all of the
-        param layer's, or, for a layer serving two Caffe layers (a BatchNorm folded with its
-        Scale), the ones ``extra["weights_of"](layer)`` names."""
+        """The variables holding this Caffe layer's blobs, blob i = variable i."""
         if self.param_layer is None:
             return []
-        select = self.extra.get("weights_of")
-        return list(select(self.param_layer) if select else self.param_layer.weights)
+        return list(self.select(self.param_layer) if self.select else self.param_layer.weights)
+
+    @property
+    def blob_layouts(self) -> list:
+        n = len(self.weights)
+        return (list(self.layouts) + [IDENTITY] * n)[:n]
 
     @property
     def keras_name(self) -> str:
@@ -74,8 +90,10 @@ class Context:
     def error(self, message: str) -> NetError:
         return NetError(message, layer=self.node.name)
 
-    def add(self, layer, holds_params: bool = False):
-        """Record a Keras layer made for this Caffe layer (and which one holds its blobs).
+    def add(self, layer, holds_params: bool = False, layouts: Sequence = (),
+            select: Callable | None = None):
+        """Record a Keras layer made for this Caffe layer (and whether it holds its blobs,
+        each in the layout given, or as it is).
 
         Returns the layer to call: a layer already made under the same sharing key (the
         same Caffe layer in another phase's model, or a layer whose blobs are shared
@@ -90,12 +108,13 @@ class Context:
             else:
                 _check_same_layer(existing, layer, self.node.name)
                 layer = existing
+        spec = types.get(self.node.type)
         if (self.options.precision and "mixed" in self.options.precision
-                and self.node.type in FLOAT32_TYPES):
+                and spec is not None and spec.float32):
             layer.dtype_policy = "float32"
         self.keras_layers.append(layer)
         if holds_params:
-            self.param_layer = layer
+            self.param_layer, self.layouts, self.select = layer, tuple(layouts), select
         return layer
 
     def share_key(self, layer):
@@ -115,24 +134,6 @@ class Context:
         return layout.internal_axis(caffe_axis, self.rank(i))
 
 
-@dataclasses.dataclass
-class BuildOptions:
-    free_spatial: bool = False     # whether H/W of the inputs are left unknown
-    allow_python_layers: bool = False
-    layer_pool: dict | None = None  # sharing key -> Keras layer, shared between builds
-    precision: str | None = None    # a Keras dtype policy name, e.g. "mixed_float16"
-    folded: dict = dataclasses.field(default_factory=dict)  # Scale layer key -> fused layer
-
-
-# Caffe types whose numbers suffer in half precision (exponentials, sums over many values,
-# statistics): under a mixed policy their Keras layers still compute in float32.
-FLOAT32_TYPES = frozenset({
-    "Softmax", "SoftmaxWithLoss", "SigmoidCrossEntropyLoss", "EuclideanLoss", "HingeLoss",
-    "MultinomialLogisticLoss", "InfogainLoss", "ContrastiveLoss", "BatchNorm", "LRN", "MVN",
-    "Normalize", "Accuracy", "Reduction", "ArgMax",
-})
-
-
 def _check_same_layer(existing, new, caffe_layer: str):
     def config(layer):
         c = dict(layer.get_config())
@@ -147,35 +148,16 @@ def _check_same_layer(existing, new, caffe_layer: str):
 
 @dataclasses.dataclass
 class Converter:
-    type: str
+    """How one or more Caffe types are built (their traits live in ``graph.types``)."""
+
+    types: tuple[str, ...]
     build: Callable
-    bottoms: tuple[int, int | None] = (1, 1)   # min, max (None: any)
-    tops: tuple[int, int | None] = (1, 1)
-    free_spatial: bool | Callable = True       # runs at any H/W without rebuilding (or a
-                                               # function of the LayerParameter saying so)
-    load: Callable | None = None
-    save: Callable | None = None
-    blob_shapes: Callable | None = None   # (ctx, weight shapes) -> Caffe blob shapes
+    free_spatial: bool | Callable = True   # runs at any H/W without rebuilding (or a
+                                           # function of the LayerParameter saying so)
 
-    def loader(self, fn):
-        self.load = fn
-        return fn
-
-    def saver(self, fn):
-        self.save = fn
-        return fn
-
-    def shapes(self, fn):
-        """Register how Keras weight shapes map to Caffe blob shapes (default: equal)."""
-        self.blob_shapes = fn
-        return fn
-
-    def check_arity(self, node: LayerNode):
-        for what, count, (lo, hi) in (("bottom", len(node.bottoms), self.bottoms),
-                                      ("top", len(node.tops), self.tops)):
-            if count < lo or (hi is not None and count > hi):
-                want = f"{lo}" if lo == hi else (f"{lo} or more" if hi is None else f"{lo} to {hi}")
-                raise NetError(f"{self.type} takes {want} {what}(s), got {count}", layer=node.name)
+    @property
+    def module(self) -> str:
+        return self.build.__module__
 
     def allows_free_spatial(self, layer) -> bool:
         return self.free_spatial(layer) if callable(self.free_spatial) else bool(self.free_spatial)
@@ -184,52 +166,61 @@ class Converter:
         return self.build(ctx, *inputs)
 
 
-def _arity(value) -> tuple[int, int | None]:
-    if isinstance(value, int):
-        return (value, value)
-    return tuple(value)
+def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
+             loss: bool = False, float32: bool = False, labels: Sequence[int] = (),
+             classes: Callable | None = None, origin: str | Mapping[str, str] = types.BVLC,
+             free_spatial=True, override: bool = False):
+    """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
+    declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
-
-def register(*types: str, bottoms=1, tops=1, free_spatial=True, override: bool = False):
-    """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types."""
-    if not types:
+    ``origin`` is where the types come from ("BVLC", a fork's name), or a mapping from type
+    name to origin for types of several origins (unnamed ones are BVLC's)."""
+    if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
     def deco(fn) -> Converter:
-        conv = Converter(types[0], fn, _arity(bottoms), _arity(tops), free_spatial)
-        for t in types:
-            if t in _REGISTRY and not override:
+        conv = Converter(tuple(type_names), fn, free_spatial)
+        for t in type_names:
+            known = types.get(t)
+            if known is not None and not override:
                 raise ValueError(f"a converter for Caffe type '{t}' is already registered "
-                                 f"({_REGISTRY[t].build.__module__}); pass override=True to replace it")
-            _REGISTRY[t] = conv
+                                 f"({known.module}); pass override=True to replace it")
+        for t in type_names:
+            where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
+            types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
+                          shape=shape, loss=loss, float32=float32, labels=tuple(labels),
+                          classes=classes, converter=conv, module=fn.__module__)
         return conv
     return deco
 
 
 def get(type_name: str) -> Converter | None:
-    _ensure_builtin()
-    return _REGISTRY.get(type_name)
+    spec = types.get(type_name)
+    return spec.converter if spec is not None else None
 
 
 def registered_types() -> list[str]:
-    _ensure_builtin()
-    return sorted(_REGISTRY)
+    return sorted(s.name for s in types.declared() if s.converter is not None)
 
 
 def find_unsupported(layers: Sequence[LayerNode]) -> dict[str, list[str]]:
-    _ensure_builtin()
+    """Types of ``layers`` that nothing builds, with the names of their layers."""
     missing: dict[str, list[str]] = {}
     for node in layers:
-        if node.type not in _REGISTRY:
+        if get(node.type) is None:
             missing.setdefault(node.type, []).append(node.name)
     return missing
 
 
-def _ensure_builtin():
-    # The built-in families register themselves when imported; importing here (not at module
-    # load) keeps `registry` free of import cycles.
-    from . import families  # noqa: F401
+def register_converter(*type_names: str, origin: str | Mapping[str, str] = types.USER, **traits):
+    """:func:`register` for users' own types (their origin shows as "user" by default)."""
+    return register(*type_names, origin=origin, **traits)
 
 
-def identity_weights(ctx, arrays):
-    return [np.asarray(a, dtype=np.float32) for a in arrays]
+def classes_along(field: str | None = None, bottom: int = 1) -> Callable:
+    """A ``classes`` trait: bottom ``bottom`` holds class indices, counted along the axis
+    that ``layer.<field>.axis`` names in bottom 0 (axis 1 when ``field`` is None)."""
+    def classes(layer, bottoms):
+        axis = getattr(layer, field).axis if field else 1
+        return {bottom: int(bottoms[0][layout.normalize_axis(axis, len(bottoms[0]))])}
+    return classes

@@ -1,8 +1,10 @@
-"""Flatten, Reshape, Crop, Tile, and the sinks Silence and HDF5Output: layers that only move
-values around."""
+"""Flatten, Reshape, Crop, Tile and Silence: layers that only move values around."""
 
 from __future__ import annotations
 
+import math
+
+from ..errors import NetError
 from ..graph import layout
 from ..layers import CaffeCrop, CaffeFlatten, CaffeReshape, CaffeTile
 from .registry import register
@@ -15,13 +17,75 @@ def in_caffe_order(ctx, x, layer, holds_params: bool = False):
     return layout.from_caffe_order(y, ctx.helper_name("from_caffe"))
 
 
-@register("Flatten", free_spatial=False)
+def flatten_range(layer, rank: int) -> tuple[int, int]:
+    p = layer.flatten_param
+    return layout.normalize_axis(p.axis, rank), layout.normalize_axis(p.end_axis, rank)
+
+
+def _flatten_shape(layer, bottoms):
+    shape = bottoms[0]
+    start, end = flatten_range(layer, len(shape))
+    merged = shape[start:end + 1]
+    size = None if None in merged else math.prod(merged)
+    return [tuple(shape[:start]) + (size,) + tuple(shape[end + 1:])]
+
+
+@register("Flatten", free_spatial=False, shape=_flatten_shape)
 def flatten(ctx, x):
     p = ctx.param.flatten_param
     return in_caffe_order(ctx, x, CaffeFlatten(axis=p.axis, end_axis=p.end_axis, name=ctx.keras_name))
 
 
-@register("Reshape", free_spatial=False)
+def reshape_shape(layer, shape: Shape) -> Shape:
+    """Caffe's Reshape: dims 0 copy, one -1 inferred, over bottom axes [axis, axis+num_axes)."""
+    p = layer.reshape_param
+    dims = [int(d) for d in p.shape.dim]
+    rank = len(shape)
+    start = p.axis + rank + 1 if p.axis < 0 else p.axis
+    if not 0 <= start <= rank:
+        raise NetError(f"reshape axis {p.axis} out of range for rank {rank}", layer=layer.name)
+    end = rank if p.num_axes == -1 else start + p.num_axes
+    if p.num_axes < -1 or end > rank:
+        raise NetError(f"num_axes {p.num_axes} out of range", layer=layer.name)
+    out = []
+    infer = None
+    for i, d in enumerate(dims):
+        if d == 0:
+            if start + i >= rank:
+                raise NetError(f"dim {i} is 0 (copy) but the bottom has no axis {start + i}",
+                               layer=layer.name)
+            out.append(shape[start + i])
+        elif d == -1:
+            if infer is not None:
+                raise NetError("more than one dim is -1", layer=layer.name)
+            infer = i
+            out.append(-1)
+        elif d < -1:
+            raise NetError(f"invalid dim {d}", layer=layer.name)
+        else:
+            out.append(d)
+    new = list(shape[:start]) + out + list(shape[end:])
+    if infer is not None:
+        total = math.prod(shape) if None not in shape else None
+        known = [d for j, d in enumerate(new) if j != start + infer]
+        if total is None or None in known:
+            new[start + infer] = None
+        else:
+            rest = math.prod(known)
+            if rest == 0 or total % rest:
+                raise NetError(f"cannot reshape {shape} to {tuple(new)}", layer=layer.name)
+            new[start + infer] = total // rest
+    elif None not in shape and None not in new and math.prod(new) != math.prod(shape):
+        raise NetError(f"cannot reshape {shape} ({math.prod(shape)} values) to {tuple(new)}",
+                       layer=layer.name)
+    return tuple(new)
+
+
+def _reshape_shape(layer, bottoms):
+    return [reshape_shape(layer, bottoms[0])]
+
+
+@register("Reshape", free_spatial=False, shape=_reshape_shape)
 def reshape(ctx, x):
     p = ctx.param.reshape_param
     layer = CaffeReshape(axis=p.axis, num_axes=p.num_axes, dims=[int(d) for d in p.shape.dim],
@@ -29,7 +93,13 @@ def reshape(ctx, x):
     return in_caffe_order(ctx, x, layer)
 
 
-@register("Crop", bottoms=2)
+def _crop_shape(layer, bottoms):
+    a, b = bottoms
+    axis = layout.normalize_axis(layer.crop_param.axis, len(a))
+    return [tuple(a[:axis]) + tuple(b[axis:])]
+
+
+@register("Crop", bottoms=2, shape=_crop_shape)
 def crop(ctx, x, reference):
     p = ctx.param.crop_param
     rank = ctx.rank(0)
@@ -53,21 +123,23 @@ def crop(ctx, x, reference):
     return ctx.add(layer)([x, reference])
 
 
-@register("Silence", bottoms=(1, None), tops=0)
+def _no_tops(layer, bottoms):
+    return []
+
+
+@register("Silence", bottoms=(1, None), tops=0, shape=_no_tops)
 def silence(ctx, *xs):
     return []
 
 
-@register("HDF5Output", bottoms=2, tops=0)
-def hdf5_output(ctx, data, label):
-    """A sink: nothing in the model; ``execution.run`` saves the two bottoms after each
-    forward pass (see ``data/hdf5_output.py``)."""
-    if not ctx.param.hdf5_output_param.file_name:
-        raise ctx.error("hdf5_output_param.file_name is empty")
-    return []
+def _tile_shape(layer, bottoms):
+    shape = list(bottoms[0])
+    axis = layout.normalize_axis(layer.tile_param.axis, len(shape))
+    shape[axis] = None if shape[axis] is None else shape[axis] * layer.tile_param.tiles
+    return [tuple(shape)]
 
 
-@register("Tile")
+@register("Tile", shape=_tile_shape)
 def tile(ctx, x):
     p = ctx.param.tile_param
     if p.tiles < 1:

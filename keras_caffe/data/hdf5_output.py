@@ -15,18 +15,12 @@ import os
 
 import numpy as np
 
-from ..errors import NetError
+from ..errors import NetError, layer_named
 from ..fileio import atomic_path
+from ..graph import types
+from .formats.hdf5 import legacy_4d
 
 DATASETS = ("data", "label")   # Caffe's HDF5_DATA_DATASET_NAME, HDF5_DATA_LABEL_NAME
-
-
-def legacy_4d(array: np.ndarray, what: str, layer: str) -> np.ndarray:
-    """A blob as Caffe's legacy num/channels/height/width view."""
-    if array.ndim > 4:
-        raise NetError(f"HDF5Output saves blobs of at most 4 axes (Caffe's legacy N x C x H x "
-                       f"W), got {what} of shape {array.shape}", layer=layer)
-    return np.asarray(array, np.float32).reshape(array.shape + (1,) * (4 - array.ndim))
 
 
 class HDF5Output:
@@ -36,10 +30,18 @@ class HDF5Output:
         self.path, self.layer = os.fspath(file_name), layer
         self._file = None
 
+    @classmethod
+    def from_layer(cls, node) -> "HDF5Output":
+        name = node.param.hdf5_output_param.file_name
+        if not name:
+            raise NetError("hdf5_output_param.file_name is empty", layer=node.name)
+        return cls(name, node.name)
+
     def write(self, data: np.ndarray, label: np.ndarray) -> None:
         import h5py
 
-        blobs = [legacy_4d(data, "data", self.layer), legacy_4d(label, "label", self.layer)]
+        with layer_named(self.layer):
+            blobs = [legacy_4d(data, "data"), legacy_4d(label, "label")]
         if len(blobs[0]) != len(blobs[1]):
             raise NetError(f"data and label must have the same number of items, got shapes "
                            f"{data.shape} and {label.shape}", layer=self.layer)
@@ -73,3 +75,6 @@ class HDF5Output:
 
     def __del__(self):
         self.close()
+
+
+types.declare("HDF5Output", sink=HDF5Output, bottoms=2, tops=0, module=__name__)

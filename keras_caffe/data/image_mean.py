@@ -1,9 +1,9 @@
 """Caffe's ``compute_image_mean``: the per-pixel mean of a Datum database, as a BlobProto.
 
 Every record is decoded "natively" (``cv::imdecode(IMREAD_UNCHANGED)`` for encoded Datums:
-the file's own channel count, BGR(A); see :mod:`keras_caffe.data.datum`), summed per element in float32 in database (key) order,
-and divided by the count in float32, exactly as the C++ tool does, so the result is bit for
-bit Caffe's.  The mean is written as a BlobProto with the legacy ``num: 1``, ``channels``,
+the file's own channel count, BGR(A); see :mod:`keras_caffe.data.formats.datum`), summed per
+element in float32 in database (key) order, and divided by the count in float32, exactly as
+the C++ tool does, so the result is bit for bit Caffe's.  The mean is written as a BlobProto with the legacy ``num: 1``, ``channels``,
 ``height``, ``width`` and packed float ``data`` (C, H, W order), the bytes Caffe writes.
 """
 
@@ -16,8 +16,14 @@ import shutil
 import tempfile
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
-from .writers import BACKENDS, DataToolError
+from ..errors import DataToolError
+from ..proto import caffe_pb2
+from ..proto.binary import write_blob
+from .formats.datum import decode_image_numpy
+from .formats.db import open_db
+from .writers import BACKENDS
 
 log = logging.getLogger("keras_caffe.data")
 
@@ -52,8 +58,6 @@ def compute_image_mean(db_path, mean_path=None, backend: str | None = None) -> n
         raise DataToolError(f"{db_path}: the database has no records")
     mean = (total / np.float32(count)).astype(np.float32).reshape(shape)
     if mean_path is not None:   # as Caffe's tool: a 1 x C x H x W blob, legacy fields only
-        from ..proto.binary import write_blob
-
         write_blob(mean_path, mean[None], shape=False)
     log.info("%d records; mean_value per channel: %s", count,
              ", ".join(f"{v:g}" for v in channel_means(mean)))
@@ -77,11 +81,6 @@ def datum_array(value: bytes) -> np.ndarray:
     """A serialized Datum as Caffe's ``DecodeDatumNative`` leaves it: C x H x W uint8 (raw
     bytes, or an encoded image decoded with its own channel count, BGR order), or float32
     for ``float_data``.  Raises ValueError for a record that is not a usable Datum."""
-    from google.protobuf.message import DecodeError
-
-    from ..proto import caffe_pb2
-    from .datum import decode_image_numpy
-
     try:
         datum = caffe_pb2.Datum.FromString(bytes(value))
     except DecodeError as exc:
@@ -127,8 +126,6 @@ def iterate_db(db_path, backend: str | None = None):
         raise DataToolError(f"database '{db_path}' not found")
     # The readers' one opening path: LMDB allows one environment per file in a process, so
     # a second lmdb.open beside a live data source would fail.
-    from .db import open_db
-
     folder = _leveldb_folder(db_path) if backend == "leveldb" else contextlib.nullcontext(db_path)
     with folder as path:
         db = open_db(path, backend, allow_empty=True)

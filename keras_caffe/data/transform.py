@@ -32,8 +32,12 @@ import os
 
 import numpy as np
 
-from ..errors import CaffemodelError, NetError
+from ..errors import CaffemodelError, NetError, layer_named
+from ..graph.phase import parse_phase
 from ..proto import caffe_pb2
+from ..proto.binary import read_blob
+from .batch_ops import (ItemNames, assert_items, item_names, pad_to_multiple, per_item,
+                        splitmix64, splitmix64_tf, windows)
 
 __all__ = ["DataTransformer", "ItemNames", "as_transform_param", "item_names",
            "assert_items", "phase_number"]
@@ -43,8 +47,6 @@ _UNSUPPORTED = ("resize_param", "noise_param", "emit_constraint", "distort_param
 
 def phase_number(phase) -> int:
     """``"train"``/``"test"``/``caffe_pb2.TRAIN``/``caffe_pb2.TEST`` -> Caffe's phase number."""
-    from ..graph.phase import parse_phase
-
     return parse_phase(phase)
 
 
@@ -84,30 +86,30 @@ class DataTransformer:
     """
 
     def __init__(self, param=None, phase="test", seed: int = 0, layer: str | None = None):
-        param = as_transform_param(param)
-        self.layer = layer
+        with layer_named(layer):
+            self._setup(as_transform_param(param), phase, seed)
+
+    def _setup(self, param, phase, seed):
         self.phase = phase_number(phase)
         self.seed = int(seed) & 0x7FFFFFFFFFFFFFFF
         for name in _UNSUPPORTED:
             if param.HasField(name):
-                raise NetError(f"transform_param.{name} (an SSD extension) is not supported",
-                               layer=layer)
+                raise NetError(f"transform_param.{name} (an SSD extension) is not supported")
         self.scale = np.float32(param.scale)
         self.mirror = bool(param.mirror)
         crop = int(param.crop_size)
         self.crop = (crop, crop) if crop else (int(param.crop_h), int(param.crop_w))
         if (self.crop[0] > 0) != (self.crop[1] > 0):
-            raise NetError(f"crop_h and crop_w must both be set, got {self.crop}", layer=layer)
+            raise NetError(f"crop_h and crop_w must both be set, got {self.crop}")
         self.force_color, self.force_gray = bool(param.force_color), bool(param.force_gray)
         if self.force_color and self.force_gray:
-            raise NetError("transform_param sets both force_color and force_gray", layer=layer)
+            raise NetError("transform_param sets both force_color and force_gray")
         self.mean_values = np.asarray(param.mean_value, np.float32)
         self.mean_file = param.mean_file if param.HasField("mean_file") else None
         if self.mean_file is not None and self.mean_values.size:
             raise NetError(f"transform_param sets both mean_file ('{self.mean_file}') and "
-                           f"mean_value {self.mean_values.tolist()}; Caffe allows only one",
-                           layer=layer)
-        self.mean = _read_mean(self.mean_file, layer) if self.mean_file is not None else None
+                           f"mean_value {self.mean_values.tolist()}; Caffe allows only one")
+        self.mean = _read_mean(self.mean_file) if self.mean_file is not None else None
         self._kernels = {}
 
     @property
@@ -125,9 +127,9 @@ class DataTransformer:
         1: crop row, 2: crop column): splitmix64 of the seed and the index."""
         import tensorflow as tf
 
-        z = tf.bitwise.bitwise_xor(tf.constant(_splitmix64(self.seed), tf.uint64),
+        z = tf.bitwise.bitwise_xor(tf.constant(splitmix64(self.seed), tf.uint64),
                                    tf.cast(index, tf.uint64) * 4 + stream)
-        return _splitmix64_tf(z)
+        return splitmix64_tf(z)
 
     def _uniform(self, index, stream: int, n):
         """Uniform ints in ``[0, n)`` for items ``index``."""
@@ -251,7 +253,7 @@ class DataTransformer:
 
     def _run(self, images, args, layout, out_layout, jit):
         if self.crop[0] and jit:
-            images = _pad_to_multiple(images, layout, 32)   # few shapes -> few XLA compiles
+            images = pad_to_multiple(images, layout, 32)   # few shapes -> few XLA compiles
         h_off, w_off, flip, swap = args
         # Two kernels: XLA vectorizes the uint8 window/flip pass and the float pass far better
         # apart than fused (the fused NCHW kernel with a per-item flip runs ~40% slower).
@@ -283,11 +285,11 @@ class DataTransformer:
         ch, cw = self.crop
         c_ax, w_ax = (3, 2) if layout == "HWC" else (1, 3)
         if ch:
-            x = _windows(x, None, h_off, w_off, (ch, cw), layout, jit)
+            x = windows(x, None, h_off, w_off, (ch, cw), layout, jit)
         if swap is not None:
-            x = tf.where(_per_item(swap, 4), tf.reverse(x, [c_ax]), x)
+            x = tf.where(per_item(swap, 4), tf.reverse(x, [c_ax]), x)
         if self.mirror:
-            x = tf.where(_per_item(flip, 4), tf.reverse(x, [w_ax]), x)
+            x = tf.where(per_item(flip, 4), tf.reverse(x, [w_ax]), x)
         return x
 
     def _values(self, x, h_off, w_off, flip, layout, out_layout, jit):
@@ -331,7 +333,7 @@ class DataTransformer:
             return tf.gather(pair, pick)
         # The mirrored window of the mirrored mean starts at W - w_off - cw.
         w_start = tf.where(flip, mean.shape[w_ax] - w_off - cw, w_off)
-        return _windows(pair, pick, h_off, w_start, (ch, cw), out_layout, jit)
+        return windows(pair, pick, h_off, w_start, (ch, cw), out_layout, jit)
 
     def __call__(self, image, index, layout: str = "HWC", out_layout: str = "CHW", where=""):
         """Transform one image (item ``index`` of the stream) to float32 ``out_layout``."""
@@ -355,132 +357,11 @@ def _check_layout(layout):
         raise ValueError(f"layout must be 'HWC' or 'CHW', got {layout!r}")
 
 
-class ItemNames:
-    """Names of a batch's items made only when a check fails: ``describe`` (Python) turns
-    item ids (an int64 tensor, one per item) into texts such as ``"db: record 7 (key ...)"``.
-    Carrying a formatted name with every item through ``tf.data`` costs several percent of a
-    pipeline's throughput; this costs nothing until an error is reported."""
-
-    def __init__(self, describe, ids):
-        self.describe, self.ids = describe, ids
-
-
-def item_names(where, which):
-    """String tensor naming the items selected by the bool vector ``which``; ``where`` is one
-    name per item (strings), a single name for all, or an :class:`ItemNames`."""
-    import tensorflow as tf
-
-    if isinstance(where, ItemNames):
-        describe = where.describe
-
-        def names(ids):
-            return np.asarray([describe(int(i)) for i in ids], object)
-
-        return tf.numpy_function(names, [tf.boolean_mask(where.ids, which)], tf.string,
-                                 stateful=False)
-    where = tf.broadcast_to(tf.convert_to_tensor(where, tf.string), tf.shape(which))
-    return tf.boolean_mask(where, which)
-
-
-def assert_items(ok, message, where, chw, name="check", first=False):
-    """Fail with ``message`` naming the items where ``ok`` (bool, one per item) is false and
-    their C,H,W (after the batch's first item with ``first``); names are looked up only on
-    failure.  Returns a tensor to depend on."""
-    import tensorflow as tf
-
-    def fail():
-        bad = tf.logical_not(ok)
-        head = [item_names(where, tf.equal(tf.range(tf.size(ok)), 0)), "with C,H,W",
-                chw[0], ";"] if first else []
-        report = tf.debugging.Assert(False, [message + ("" if first else ";")] + head + [
-            "offending items:", item_names(where, bad), "with C,H,W",
-            tf.boolean_mask(chw, bad)], summarize=3 * 1024, name=name)
-        with tf.control_dependencies([report]):
-            return tf.constant(False)
-
-    return tf.cond(tf.reduce_all(ok), lambda: tf.constant(True), fail)
-
-
-def _per_item(flags, rank):
-    import tensorflow as tf
-
-    return tf.reshape(flags, [-1] + [1] * (rank - 1))
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    z = (x + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def _splitmix64_tf(z):
-    import tensorflow as tf
-
-    def shift(v, n):
-        return tf.bitwise.right_shift(v, tf.constant(n, tf.uint64))
-
-    z = z + tf.constant(0x9E3779B97F4A7C15, tf.uint64)
-    z = tf.bitwise.bitwise_xor(z, shift(z, 30)) * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
-    z = tf.bitwise.bitwise_xor(z, shift(z, 27)) * tf.constant(0x94D049BB133111EB, tf.uint64)
-    return tf.bitwise.bitwise_xor(z, shift(z, 31))
-
-
-def _windows(x, items, h_off, w_off, size, layout, jit):
-    """Window ``b`` = the ``ch x cw`` window at ``(h_off[b], w_off[b])`` of image
-    ``x[items[b]]`` (``x``: ``N x H x W x C`` or ``N x C x H x W``; ``items=None``: image
-    ``b``).  Under XLA one gather of whole windows (far faster there than gathering rows,
-    then columns); otherwise two ``tf.gather``s."""
-    import tensorflow as tf
-
-    ch, cw = size
-    h_ax, w_ax = (1, 2) if layout == "HWC" else (2, 3)
-    if not jit:
-        if items is not None:
-            x = tf.gather(x, items)
-        x = tf.gather(x, h_off[:, None] + tf.range(ch)[None], axis=h_ax, batch_dims=1)
-        return tf.gather(x, w_off[:, None] + tf.range(cw)[None], axis=w_ax, batch_dims=1)
-    from tensorflow.compiler.tf2xla.python import xla
-    from tensorflow.compiler.xla import xla_data_pb2
-
-    zero = tf.zeros_like(h_off)
-    starts = [tf.range(tf.shape(h_off)[0]) if items is None else items, zero, zero, zero]
-    starts[h_ax], starts[w_ax] = h_off, w_off
-    sizes = [1, ch, cw, x.shape[3]] if layout == "HWC" else [1, x.shape[1], ch, cw]
-    if None in sizes:
-        raise ValueError(f"the channel axis must have a static size, got shape {x.shape}")
-    dims = xla_data_pb2.GatherDimensionNumbers()
-    dims.offset_dims.extend([1, 2, 3])
-    dims.collapsed_slice_dims.append(0)
-    dims.start_index_map.extend([0, 1, 2, 3])
-    dims.index_vector_dim = 1
-    return xla.gather(x, tf.stack(starts, 1), dims, [int(d) for d in sizes],
-                      indices_are_sorted=False)
-
-
-def _pad_to_multiple(x, layout, multiple):
-    """Zero-pad H and W of a batch up to a multiple (no copy when already aligned)."""
-    import tensorflow as tf
-
-    shape = tf.shape(x)
-    h_ax, w_ax = (1, 2) if layout == "HWC" else (2, 3)
-    pad = [[0, 0]] * 4
-    pad[h_ax] = [0, (-shape[h_ax]) % multiple]
-    pad[w_ax] = [0, (-shape[w_ax]) % multiple]
-    need = tf.logical_or(pad[h_ax][1] > 0, pad[w_ax][1] > 0)
-    return tf.cond(need, lambda: tf.pad(x, tf.stack([tf.stack(p) for p in pad])), lambda: x)
-
-
-def _read_mean(path: str, layer) -> np.ndarray:
+def _read_mean(path: str) -> np.ndarray:
     """A mean.binaryproto as a float32 C x H x W array."""
-    from ..proto.binary import read_blob
-
     if not os.path.isfile(path):
         raise NetError(f"mean_file '{path}' not found (Caffe reads it relative to the working "
-                       f"directory, here {os.getcwd()})", layer=layer)
+                       f"directory, here {os.getcwd()})")
     try:
         mean = np.asarray(read_blob(path), np.float32)
     except CaffemodelError:

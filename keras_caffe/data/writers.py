@@ -32,14 +32,17 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
 import shutil
 import tempfile
 
 import numpy as np
 
-from ..errors import CaffeError
-from ..fileio import default_mode
+from ..errors import DataToolError
+from ..fileio import atomic_path, default_mode
+from ..proto import caffe_pb2
+from .formats.datum import decode_image_numpy
+from .formats.lists import ListEntry, parse_image_list
+from .formats.resize import opencv_linear_u8
 
 log = logging.getLogger("keras_caffe.data")
 
@@ -50,19 +53,6 @@ BACKENDS = ("lmdb", "leveldb")
 COMMIT_EVERY = 1000                      # records per transaction, as Caffe's tool
 _ENCODERS = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}
 _JFIF = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
-_LABEL = re.compile(rb"\s*([+-]?[0-9]+)\s*\Z")
-
-
-class DataToolError(CaffeError):
-    """Bad input to a data tool; says which list file and line, or which database record."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ListEntry:
-    line: int            # 1-based line number in the list file
-    path: str            # the path as written (before the last space)
-    label: int
-    raw_path: bytes      # the same, as bytes (used in the key)
 
 
 @dataclasses.dataclass
@@ -73,49 +63,6 @@ class ConvertSummary:
     shape: tuple | None = None       # (C, H, W) of the first image written
 
 
-# ---------------------------------------------------------------------------------- list file
-
-def parse_image_list(list_path) -> list[ListEntry | None]:
-    """The entries of a convert_imageset / ImageData list, one per line (``None`` for a blank
-    line, which Caffe also counts).  Raises DataToolError naming the line of a bad entry."""
-    list_path = os.fspath(list_path)
-    try:
-        with open(list_path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise DataToolError(f"cannot read the list file '{list_path}': {exc.strerror or exc}") \
-            from None
-    lines = data.split(b"\n")            # std::getline: '\n' only; a final newline ends no line
-    if lines and lines[-1] == b"":
-        lines.pop()
-    entries: list[ListEntry | None] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            entries.append(None)
-            continue
-        pos = line.rfind(b" ")
-        if pos < 0:
-            raise DataToolError(f"{list_path}:{number}: expected '<image path> <label>' "
-                                f"separated by a space (Caffe splits at the last space), got "
-                                f"{_show(line)}")
-        path, label_text = line[:pos], line[pos + 1:]
-        match = _LABEL.match(label_text)
-        if not path or match is None:
-            what = "an empty image path" if not path else f"bad label {_show(label_text)}"
-            raise DataToolError(f"{list_path}:{number}: {what} (a line is '<image path> "
-                                f"<integer label>'), got {_show(line)}")
-        label = int(match.group(1))
-        if not -2**31 <= label < 2**31:
-            raise DataToolError(f"{list_path}:{number}: label {label} does not fit Caffe's "
-                                "int32")
-        entries.append(ListEntry(number, os.fsdecode(path), label, path))
-    return entries
-
-
-def _show(raw: bytes) -> str:
-    return repr(raw.decode("utf-8", "backslashreplace"))
-
-
 # ------------------------------------------------------------------------- decode and encode
 
 def read_image(path, gray: bool = False, data: bytes | None = None) -> np.ndarray:
@@ -124,8 +71,6 @@ def read_image(path, gray: bool = False, data: bytes | None = None) -> np.ndarra
     (libpng / libjpeg-turbo settings that reproduce OpenCV bit for bit, grey from the decoder,
     a JPEG's EXIF orientation applied).  ``data``: the file's bytes, if already read.
     Raises ValueError for bytes no decoder takes."""
-    from .datum import decode_image_numpy
-
     if data is None:
         with open(path, "rb") as f:
             data = f.read()
@@ -243,8 +188,6 @@ class _Job:
 
     def record(self, item) -> tuple[bytes | None, object]:
         """(serialized Datum, (C, H, W)), or (None, reason) for a skipped image."""
-        from ..proto import caffe_pb2
-
         _, entry = item
         filename = self.root + entry.path
         try:
@@ -258,8 +201,6 @@ class _Job:
             raise DataToolError(f"{self.list_path}:{entry.line}: cannot read '{filename}': "
                                 f"{reason}") from None
         if self.height > 0 and self.width > 0:
-            from .resize import opencv_linear_u8
-
             img = opencv_linear_u8(img, self.height, self.width)
         shape = (img.shape[2], img.shape[0], img.shape[1])
         if not self.encoding:
@@ -378,8 +319,6 @@ def write_hdf5_list(path_prefix, arrays: dict, rows_per_file: int | None = None,
     will run (or absolute).  ``compression='gzip'`` writes chunked, compressed datasets.
     """
     import h5py
-
-    from ..fileio import atomic_path
 
     prefix = os.fspath(path_prefix)
     if not arrays:

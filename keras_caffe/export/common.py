@@ -7,7 +7,9 @@ import os
 import shutil
 import tempfile
 
+from ..api import caffe_net_of, open_net
 from ..errors import CaffeError
+from ..model import CaffeNet
 
 FORMATS = ("savedmodel", "tflite")
 
@@ -23,23 +25,19 @@ def caffe_net(net_or_cnet, weights=None, input_layout: str = "NHWC", phase="test
     A CaffeNet is used as it is (it already has its weights, shapes and phase, so
     ``weights`` and build keywords are refused); anything else is read as a net (prototxt
     path or text, NetParameter) and built with them in the layout asked for."""
-    from ..model import CaffeNet
-
     if isinstance(net_or_cnet, CaffeNet):
         given = (["weights"] if weights is not None else []) + sorted(build_kwargs)
         if given:
             raise ExportError(f"{', '.join(given)}: for a prototxt; a built net already has "
                               "its weights and shapes (give them when building it)")
         return net_or_cnet
-    from ..api import build_net, caffe_net_of
-
     found = caffe_net_of(net_or_cnet) if not isinstance(net_or_cnet, (str, os.PathLike)) else None
     if found is not None:
         return caffe_net(found, weights, **build_kwargs)
     if not isinstance(net_or_cnet, (str, os.PathLike)) and not hasattr(net_or_cnet, "layer"):
         raise ExportError(f"cannot export a {type(net_or_cnet).__name__}: give a prototxt, a "
                           "NetParameter, a CaffeNet (build_net) or a model from load_model")
-    return build_net(net_or_cnet, weights, phase=phase, input_layout=input_layout, **build_kwargs)
+    return open_net(net_or_cnet, weights, phase, input_layout=input_layout, **build_kwargs).cnet
 
 
 def check_directory_target(path) -> str:

@@ -31,7 +31,8 @@ import os
 
 import numpy as np
 
-from ..graph import layout
+from ..graph import layout, types
+from ..proto.binary import read_blob
 from .common import ExportError
 
 log = logging.getLogger(__name__)
@@ -221,18 +222,16 @@ def _check_supported(node) -> None:
         if param.HasField(field):
             log.warning("layer '%s': transform_param.%s (a training augmentation) is not "
                         "exported", layer, field)
-    image = node.param.image_data_param
-    if node.type == "ImageData" and (image.new_height or image.new_width):
-        log.warning("layer '%s': ImageData resizes images to %dx%d before the transform; "
-                    "resize them yourself before feeding the export", layer, image.new_height,
-                    image.new_width)
+    reader = types.get(node.type).reader
+    resized = getattr(reader, "resized_to", lambda _: None)(node.param)
+    if resized:
+        log.warning("layer '%s': %s resizes images to %dx%d before the transform; "
+                    "resize them yourself before feeding the export", layer, node.type, *resized)
 
 
 def _read_mean(path: str, channels: int, net_path: str | None) -> np.ndarray:
     """A binaryproto mean as an ``H,W,C`` float32 array.  Caffe reads the path relative to
     the working directory; the prototxt's folder is tried next."""
-    from ..proto.binary import read_blob
-
     candidates = [path]
     if net_path and not os.path.isabs(path):
         candidates.append(os.path.join(os.path.dirname(os.path.abspath(net_path)), path))

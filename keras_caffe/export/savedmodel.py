@@ -25,9 +25,8 @@ import json
 import logging
 import os
 
-from ..graph import layout
+from ..graph import layout, types
 from ..graph.names import keras_name
-from ..graph.net import SOURCE_TYPES
 from . import names
 from .common import ExportError, atomic_directory, caffe_net, check_directory_target
 from .preprocess import Preprocess, Transform, resolve
@@ -166,7 +165,7 @@ def _inputs_needed(graph, blobs) -> set[str]:
             continue
         seen.add(blob)
         node = graph.producer.get(blob)
-        if node is None or node.type in SOURCE_TYPES:
+        if node is None or types.is_source(node.type):
             needed.add(blob.name)
         else:
             todo.extend(node.bottoms)

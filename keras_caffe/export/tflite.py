@@ -27,9 +27,11 @@ import re
 import tempfile
 import warnings
 
+from ..fileio import atomic_path
+from ..graph.net import Blob
 from .common import ExportError, check_file_target
 from .preprocess import Preprocess
-from .savedmodel import SIGNATURE, ExportResult, prepare, write_savedmodel
+from .savedmodel import SIGNATURE, ExportResult, prepare, shape_in_layout, write_savedmodel
 from .tracing import layer_index
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,6 @@ def export_tflite(net_or_cnet, path, weights=None, input_layout: str = "NHWC",
     elif check:
         info["check"] = "skipped: the model needs TF ops (Flex), which the Python interpreter lacks"
     manifest = dict(traced.manifest, tflite=info)
-    from ..fileio import atomic_path
-
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with atomic_path(target, suffix=".tflite") as tmp_file:
         with open(tmp_file, "wb") as f:
@@ -211,9 +211,6 @@ def sample_inputs(cnet, manifest: dict, transform, input_layout: str, seed: int 
     than a crop), values in [0, 1) (valid indices for Embed/BatchReindex inputs) or 0..255
     for uint8 images."""
     import numpy as np
-
-    from ..graph.net import Blob
-    from .savedmodel import shape_in_layout
 
     rng = np.random.default_rng(seed)
     feeds = {}

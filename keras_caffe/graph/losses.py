@@ -9,11 +9,12 @@ in-place layer changes the blob).
 from __future__ import annotations
 
 from ..errors import NetError
-from .net import LOSS_TYPES, LayerNode
+from . import types
+from .net import LayerNode
 
 
 def is_loss_layer(node: LayerNode) -> bool:
-    return node.type in LOSS_TYPES
+    return types.is_loss(node.type)
 
 
 def top_loss_weights(node: LayerNode) -> list[float]:

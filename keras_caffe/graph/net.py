@@ -16,22 +16,9 @@ from typing import NamedTuple
 
 from ..errors import NetError
 from ..proto import caffe_pb2
+from . import types
 
 log = logging.getLogger(__name__)
-
-# Layer types that produce blobs from outside the net (no bottoms needed).
-SOURCE_TYPES = frozenset({
-    "Input", "Data", "ImageData", "HDF5Data", "MemoryData", "DummyData", "WindowData",
-    "AnnotatedData", "VideoData",
-})
-
-# Caffe's LossLayer subclasses: their first top weighs 1 by default, and a loss layer
-# written without tops still gets one (Caffe's AutoTopBlobs, named "(automatic)").
-LOSS_TYPES = frozenset({
-    "SoftmaxWithLoss", "SigmoidCrossEntropyLoss", "EuclideanLoss", "HingeLoss",
-    "MultinomialLogisticLoss", "InfogainLoss", "ContrastiveLoss",
-})
-
 
 class Blob(NamedTuple):
     """One written version of a Caffe blob."""
@@ -73,7 +60,7 @@ class NetGraph:
 
     @property
     def input_layers(self) -> list[LayerNode]:
-        return [l for l in self.layers if l.type in SOURCE_TYPES]
+        return [l for l in self.layers if types.is_source(l.type)]
 
     def layer(self, name: str) -> LayerNode:
         for node in self.layers:
@@ -149,7 +136,7 @@ def resolve(net: caffe_pb2.NetParameter, path: str | None = None) -> NetGraph:
             else:
                 version[t] = 0
             tops.append(Blob(t, version[t]))
-        auto = not tops and layer.type in LOSS_TYPES
+        auto = not tops and types.is_loss(layer.type)
         if auto:
             tops = [Blob(f"(automatic) {keys[index]}", 0)]
         node = LayerNode(layer.name, layer.type, layer, bottoms, tops, index, keys[index])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..errors import NetError
 from ..proto import caffe_pb2
 
 PHASES = {"train": caffe_pb2.TRAIN, "test": caffe_pb2.TEST}
@@ -52,7 +53,6 @@ def state_meets_rule(state: caffe_pb2.NetState, rule: caffe_pb2.NetStateRule) ->
 
 def layer_included(layer: caffe_pb2.LayerParameter, state: caffe_pb2.NetState) -> bool:
     if layer.include and layer.exclude:
-        from ..errors import NetError
         raise NetError("specifies both include and exclude rules; Caffe allows only one kind",
                        layer=layer.name)
     if layer.include:

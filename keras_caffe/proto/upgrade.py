@@ -31,10 +31,13 @@ from __future__ import annotations
 import logging
 import os
 
-from keras_caffe.errors import NetError, PrototxtError
-from keras_caffe.proto import caffe_pb2
-from keras_caffe.proto.v1_types import V1_TYPE_NAMES
-from keras_caffe.proto.upgrade_v0 import _is_repeated, upgrade_v0_net
+from google.protobuf import text_format
+
+from ..errors import NetError, PrototxtError
+from . import caffe_pb2
+from . import text as text_io
+from .upgrade_v0 import _is_repeated, upgrade_v0_net
+from .v1_types import V1_TYPE_NAMES
 
 __all__ = [
     "upgrade_net", "net_needs_upgrade", "pending_net_upgrades",
@@ -408,16 +411,12 @@ def _source_path(path_or_text):
 
 def read_upgraded_net(path_or_text):
     """Read a net prototxt (file path or text) and return it upgraded to the current format."""
-    from keras_caffe.proto import text
-
-    return upgrade_net(text.read_net(path_or_text), _source_path(path_or_text))
+    return upgrade_net(text_io.read_net(path_or_text), _source_path(path_or_text))
 
 
 def read_upgraded_solver(path_or_text, inline_nets: bool = True):
     """Read a solver prototxt (file path or text) and return it upgraded."""
-    from keras_caffe.proto import text
-
-    return upgrade_solver(text.read_solver(path_or_text), _source_path(path_or_text),
+    return upgrade_solver(text_io.read_solver(path_or_text), _source_path(path_or_text),
                           inline_nets=inline_nets)
 
 
@@ -427,10 +426,6 @@ def detect_kind(text, path=None) -> str:
     NetParameter is tried first (an empty text is a net). A text that is neither raises the
     :class:`PrototxtError` of the NetParameter parse, with file:line:column.
     """
-    from google.protobuf import text_format
-
-    from keras_caffe.proto import text as text_io
-
     for kind, cls in (("net", caffe_pb2.NetParameter), ("solver", caffe_pb2.SolverParameter)):
         try:
             text_format.Parse(text, cls())

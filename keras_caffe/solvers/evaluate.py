@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..api import build_net, resolve_net
-from ..data.sources import batch_shapes, graph_sources, next_feeds
-from ..graph.phase import parse_phase
+from ..api import open_net
 from .runner import output_line
 
 
 def evaluate(model, weights, iterations: int, phase: str = "test") -> list[str]:
-    graph = resolve_net(model, phase)
-    sources = graph_sources(graph, parse_phase(phase))
-    cnet = build_net(model, weights, phase, input_shapes=batch_shapes(sources), free_spatial=False)
+    opened = open_net(model, weights, phase, data=True)
+    cnet = opened.cnet
     sums, lines = None, []
     for i in range(iterations):
         outs = {k: np.asarray(v, np.float64)
-                for k, v in cnet.model(next_feeds(sources), training=False).items()}
+                for k, v in cnet.model(opened.next_feeds(), training=False).items()}
         lines += [f"Batch {i}, {output_line(k, x)}" for k, v in outs.items() for x in np.ravel(v)[:16]]
         sums = outs if sums is None else {k: sums[k] + v for k, v in outs.items()}
     weights_of = {b.name: w for b, w in cnet.loss_terms}

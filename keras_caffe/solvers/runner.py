@@ -9,6 +9,7 @@ passes' objectives; the displayed loss is smoothed over ``average_loss`` iterati
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,16 +17,18 @@ import sys
 import time
 from collections import deque
 
+import keras
 import numpy as np
 
-from ..api import build_net, read_weights
-from ..data.sources import batch_shapes, graph_sources, next_feeds
+from ..api import open_net, read_weights
+from ..data.sources import next_feeds
 from ..execution import objective
 from ..errors import NetError
 from ..proto import caffe_pb2
 from ..proto.upgrade import read_upgraded_solver
 from . import snapshot as snapshots
 from .factory import optimizer_from_solver
+from .lr_policies import CaffeLearningRate
 from .nets import test_nets, train_net
 
 log = logging.getLogger("keras_caffe.train")
@@ -37,10 +40,6 @@ class Solver:
     def __init__(self, solver, weights=None, snapshot_prefix: str | None = None,
                  log_path: str | None = None, echo=print, precision: str | None = None,
                  xla: bool = False, strategy=None, snapshot_at=()):
-        import contextlib
-
-        import keras
-
         self.param = (solver if isinstance(solver, caffe_pb2.SolverParameter)
                       else read_upgraded_solver(solver))
         self.solver_path = solver if isinstance(solver, (str, os.PathLike)) else None
@@ -74,8 +73,6 @@ class Solver:
                     if source.batch_size % n:
                         raise NetError(f"batch_size {source.batch_size} does not split evenly over "
                                        f"{n} replicas")
-        from .lr_policies import CaffeLearningRate
-
         self.schedule = CaffeLearningRate.from_solver(self.param)
         self.chief = _is_chief(strategy)
         self.iter = 0
@@ -86,21 +83,12 @@ class Solver:
 
     # ------------------------------------------------------------------ building
     def _build(self, spec, weights=None, share_with=None, seed=0):
-        from ..api import resolve_net
-
-        net = spec.source
-        phase = "train" if spec.state.phase == caffe_pb2.TRAIN else "test"
-        graph = resolve_net(net, phase, list(spec.state.stage), spec.state.level)
-        missing = [n.name for n in graph.input_layers if n.type == "Input"]
-        if missing:
-            raise NetError(f"the {phase} net takes its data from Input layer(s) {missing}; a solver "
-                           "needs data layers (HDF5Data, ...) to read batches from")
-        sources = graph_sources(graph, spec.state.phase, seed)
-        cnet = build_net(net, weights, phase, stages=list(spec.state.stage),
-                         level=spec.state.level, input_shapes=batch_shapes(sources), seed=seed,
-                         share_with=share_with, free_spatial=False, precision=self.precision)
-        self.sources[id(cnet)] = sources
-        return cnet
+        opened = open_net(spec.source, weights, spec.state.phase, stages=list(spec.state.stage),
+                          level=spec.state.level, data=True, data_seed=seed, seed=seed,
+                          share_with=share_with,
+                          precision=self.precision)
+        self.sources[id(opened.cnet)] = opened.sources
+        return opened.cnet
 
     def _default_prefix(self) -> str:
         if self.param.snapshot_prefix:

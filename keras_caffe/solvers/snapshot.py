@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from ..api import save_caffemodel
+from ..errors import CaffemodelError
 from ..fileio import atomic_path
 from ..proto import binary, caffe_pb2
 
@@ -37,19 +38,13 @@ def learnable(cnet):
 
 def _to_caffe(ctx, index, array):
     """One Keras-layout array of a layer's weight ``index`` in Caffe's blob layout."""
-    arrays = [np.zeros(v.shape, np.float32) for v in ctx.weights]
-    arrays[index] = np.asarray(array, np.float32)
-    save = ctx.converter.save
-    return np.asarray((save(ctx, arrays) if save else arrays)[index], np.float32)
+    return np.asarray(ctx.blob_layouts[index].to_caffe(np.asarray(array, np.float32)), np.float32)
 
 
 def _from_caffe(ctx, index, blob):
-    shapes = [tuple(v.shape) for v in ctx.weights]
-    blob_shapes = ctx.converter.blob_shapes(ctx, shapes) if ctx.converter.blob_shapes else shapes
-    blobs = [np.zeros(s, np.float32) for s in blob_shapes]
-    blobs[index] = np.asarray(blob, np.float32).reshape(blob_shapes[index])
-    load = ctx.converter.load
-    return np.asarray((load(ctx, blobs) if load else blobs)[index], np.float32)
+    layout, shape = ctx.blob_layouts[index], tuple(int(d) for d in ctx.weights[index].shape)
+    blob = np.asarray(blob, np.float32).reshape(layout.caffe_shape(shape))
+    return np.asarray(layout.to_keras(blob, shape), np.float32)
 
 
 def write(cnet, optimizer, iteration: int, prefix: str, extra: dict) -> tuple[str, str]:
@@ -77,8 +72,6 @@ def write(cnet, optimizer, iteration: int, prefix: str, extra: dict) -> tuple[st
 
 
 def read(path: str) -> tuple[caffe_pb2.SolverState, dict]:
-    from ..errors import CaffemodelError
-
     with open(path, "rb") as f:
         data = f.read()
     state = caffe_pb2.SolverState()
@@ -97,8 +90,7 @@ def restore_history(cnet, optimizer, state: caffe_pb2.SolverState) -> None:
     params = list(learnable(cnet))
     slots = list(getattr(optimizer, "history_slots", ()))
     if len(state.history) not in (0, len(params) * len(slots)):
-        from ..errors import CaffemodelError
-        raise CaffemodelError(f"the solverstate holds {len(state.history)} history blobs; this "
+            raise CaffemodelError(f"the solverstate holds {len(state.history)} history blobs; this "
                               f"solver and net need {len(params) * len(slots)}")
     if not len(state.history):
         return

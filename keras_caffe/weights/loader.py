@@ -40,39 +40,53 @@ def fit_blob(blob: np.ndarray, expected: Sequence[int], layer: str, index: int) 
                       layer=layer, blob=index)
 
 
+def _shape(variable) -> tuple:
+    return tuple(int(d) for d in variable.shape)
+
+
 def expected_blob_shapes(ctx) -> list[tuple]:
     """Caffe shapes of a layer's blobs, from its variables' shapes (no values are read)."""
-    if ctx.param_layer is None:
-        return []
-    shapes = [tuple(int(d) for d in v.shape) for v in ctx.weights]
-    blob_shapes = ctx.converter.blob_shapes
-    return [tuple(s) for s in (blob_shapes(ctx, shapes) if blob_shapes else shapes)]
+    return [tuple(l.caffe_shape(_shape(v))) for l, v in zip(ctx.blob_layouts, ctx.weights)]
 
 
 def set_layer_blobs(ctx, blobs: Sequence[np.ndarray]) -> None:
-    """Check every blob against the layer and assign it, converted by the type's loader.
+    """Check every blob against the layer and assign it through its layout.
 
-    A loader may return, instead of an array, a :class:`Chunks` (a big weight built and
-    assigned slice by slice, so the full converted copy never exists)."""
+    A blob over :data:`CHUNK_BYTES` whose layout maps Caffe's rows onto one Keras axis is
+    converted and assigned in row blocks (a VGG fc6 is 400 MB), so the full converted copy
+    never exists and the mapped file pages are released as soon as each block is assigned."""
     expected = expected_blob_shapes(ctx)
     if len(blobs) != len(expected):
         raise WeightError(f"the net expects {len(expected)} parameter blob(s), the weights have "
                           f"{len(blobs)}", layer=ctx.name)
     fitted = [fit_blob(b, e, ctx.name, i) for i, (b, e) in enumerate(zip(blobs, expected))]
-    load = ctx.converter.load
-    weights = load(ctx, fitted) if load else fitted
-    variables = ctx.weights
-    for i, (w, v) in enumerate(zip(weights, variables)):
-        if tuple(np.shape(w)) != tuple(v.shape):
-            raise WeightError(f"converted weight {i} has shape {np.shape(w)}, the Keras layer "
-                              f"'{ctx.param_layer.name}' wants {tuple(v.shape)}", layer=ctx.name)
-    for w, v in zip(weights, variables):
-        if isinstance(w, Chunks):
-            w.assign_to(v)
+    for blob, layout, variable in zip(fitted, ctx.blob_layouts, ctx.weights):
+        shape = _shape(variable)
+        if blob.nbytes > CHUNK_BYTES and layout.row_axis is not None and blob.ndim:
+            _row_blocks(blob, layout, shape).assign_to(variable)
         else:
-            v.assign(np.asarray(w, dtype=v.dtype))
+            variable.assign(np.asarray(layout.to_keras(blob, shape), dtype=variable.dtype))
     for b in blobs:
         release_pages(b)
+
+
+# Blobs above this size are converted and assigned in row blocks.
+CHUNK_BYTES = 32 << 20
+
+
+def _row_blocks(blob: np.ndarray, layout, shape: tuple) -> "Chunks":
+    axis, rows = layout.row_axis, blob.shape[0]
+    step = max(1, CHUNK_BYTES // max(1, blob.nbytes // rows))
+
+    def blocks():
+        for start in range(0, rows, step):
+            part = blob[start:start + step]   # contiguous rows of Caffe's blob
+            index = [slice(None)] * len(shape)
+            index[axis] = slice(start, start + len(part))
+            block_shape = shape[:axis] + (len(part),) + shape[axis + 1:]
+            yield tuple(index), layout.to_keras(part, block_shape)
+            release_pages(part)  # assigned: the mapped file pages can go
+    return Chunks(shape, blocks())
 
 
 @dataclasses.dataclass
@@ -107,11 +121,13 @@ class Chunks:
 
 
 def get_layer_blobs(ctx) -> list[np.ndarray]:
-    if ctx.param_layer is None:
-        return []
-    weights = [np.asarray(v.numpy()) for v in ctx.weights]
-    save = ctx.converter.save
-    return [np.asarray(b, np.float32) for b in (save(ctx, weights) if save else weights)]
+    return as_caffe_blobs(ctx, [np.asarray(v.numpy()) for v in ctx.weights])
+
+
+def as_caffe_blobs(ctx, arrays) -> list[np.ndarray]:
+    """Values of a layer's Keras weights (or their gradients) as Caffe's blobs."""
+    return [np.asarray(l.to_caffe(np.asarray(a)), np.float32)
+            for l, a in zip(ctx.blob_layouts, arrays)]
 
 
 def initialize_from_fillers(contexts: Iterable, seed: int | None = 0) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from keras_caffe import build_net, cli, forward, resolve_net
 from keras_caffe.converters import registry
-from keras_caffe.graph.net import SOURCE_TYPES
+from keras_caffe.graph import types
 from tests.conformance.cases import assert_blobs_close, load_npz, meta, params
 
 
@@ -19,7 +19,7 @@ EXACT_TYPES = {"ArgMax", "Accuracy"}
 
 def _xfail_unsupported(case):
     graph = resolve_net(case / "net.prototxt", phase=meta(case)["phase"].lower())
-    missing = registry.find_unsupported([n for n in graph.layers if n.type not in SOURCE_TYPES])
+    missing = registry.find_unsupported([n for n in graph.layers if not types.is_source(n.type)])
     if missing:
         pytest.xfail("not yet supported: " + ", ".join(
             f"{t} ({', '.join(names)})" for t, names in sorted(missing.items())))

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from keras_caffe.cli_data import add_data_parsers
+from keras_caffe.cli import compute_image_mean, convert_imageset
 from keras_caffe.data.image_mean import iterate_db
 from keras_caffe.proto import caffe_pb2
 
@@ -14,7 +14,9 @@ from keras_caffe.proto import caffe_pb2
 def run_cli(argv: list[str]) -> int:
     """Parse ``argv`` with the data subcommands (as keras-caffe's CLI does) and run it."""
     parser = argparse.ArgumentParser(prog="keras-caffe")
-    add_data_parsers(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    convert_imageset.add_parser(sub)
+    compute_image_mean.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_caffe.data import writers
 from keras_caffe.data.image_mean import datum_array
-from keras_caffe.data.resize import opencv_linear_u8
+from keras_caffe.data.formats.resize import opencv_linear_u8
 from keras_caffe.data.writers import DataToolError, convert_imageset, parse_image_list, read_image
 from tests.data_tools.helpers import datum, pattern, records, run_cli, write_png
 

@@ -31,7 +31,7 @@ def test_one_file_by_default_and_the_hdf5data_source_reads_it(tmp_path, monkeypa
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float64)
     files = write_hdf5_list("d", {"x": x, "y": np.arange(5)}, list_path="list.txt")
     assert files == ["d.h5"] and (tmp_path / "list.txt").read_text() == "d.h5\n"
-    from keras_caffe.data.hdf5 import HDF5Source
+    from keras_caffe.data.sources import HDF5Source
 
     source = HDF5Source("list.txt", ["x", "y"], batch_size=4)
     first, second = source.next_batch(), source.next_batch()

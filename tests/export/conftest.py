@@ -43,20 +43,8 @@ def caffemodel(tmp_path):
 
 
 @pytest.fixture
-def run_cli(monkeypatch):
-    """``run_cli(argv)``: ``keras_caffe.cli.main`` with the export command registered (also
-    before cli.py wires ``add_export_parser`` in itself)."""
+def run_cli():
+    """``run_cli(argv)``: ``keras_caffe.cli.main``."""
     from keras_caffe import cli
-    from keras_caffe.cli_export import add_export_parser
 
-    build = cli.build_parser
-
-    def build_with_export():
-        parser = build()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "export" not in sub.choices:
-            add_export_parser(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build_with_export)
     return cli.main

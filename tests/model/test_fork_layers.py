@@ -315,8 +315,9 @@ def test_parameter_converter_with_an_anchor_holds_the_blob_in_caffe_shape():
     graph = keras_caffe.resolve_net(PARAMETER)
     node = graph.layer("p")
     conv = registry.get("Parameter")
-    ctx = Context(node, [], [(1, 3, 2, 2)], caffe_pb2.TEST, BuildOptions(), converter=conv)
-    ctx.extra["anchor"] = anchor = keras.Input((3,))
+    anchor = keras.Input((3,))
+    ctx = Context(node, [], [(1, 3, 2, 2)], caffe_pb2.TEST, BuildOptions(), converter=conv,
+                  anchor=anchor)
     model = keras.Model(anchor, conv(ctx))
     assert loader.expected_blob_shapes(ctx) == [(1, 3, 2, 2)]
     np.testing.assert_array_equal(loader.get_layer_blobs(ctx)[0], np.zeros((1, 3, 2, 2)))  # Caffe: 0

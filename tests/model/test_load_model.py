@@ -139,12 +139,12 @@ def test_save_caffemodel_of_a_reloaded_model_needs_and_uses_the_net(tmp_path):
 
 
 def test_big_inner_product_weights_are_assigned_in_blocks(tmp_path, monkeypatch):
-    from keras_caffe.converters import dense
+    from keras_caffe.weights import loader
 
     cnet = keras_caffe.build_net(SMALL_CONVNET, seed=12)
     path = tmp_path / "w.caffemodel"
     keras_caffe.save_caffemodel(cnet, path)
-    monkeypatch.setattr(dense, "CHUNK_BYTES", 4 * 120 * 2)  # two output rows per block
+    monkeypatch.setattr(loader, "CHUNK_BYTES", 4 * 120 * 2)  # two output rows per block
     blocked = keras_caffe.build_net(SMALL_CONVNET, path, seed=0)
     np.testing.assert_array_equal(blocked.get_blobs()["ip1"][0], cnet.get_blobs()["ip1"][0])
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_caffe import cli
-from keras_caffe.proto import binary
+from keras_caffe.proto import binary, binary_write
 from keras_caffe.solvers import snapshot as snapshots
 
 NET = """
@@ -113,13 +113,13 @@ def test_a_crash_while_snapshotting_leaves_the_previous_snapshot_intact(tmp_path
     assert cli.main(["train", "--solver", "solver.prototxt"]) == 0
     before = (tmp_path / "snap/tiny_iter_10.caffemodel").read_bytes()
     state_before = (tmp_path / "snap/tiny_iter_10.solverstate").read_bytes()
-    real_write = binary._write_layer  # noqa: SLF001
+    real_write = binary_write._write_layer  # noqa: SLF001
 
     def dying_write(f, *args):
         real_write(f, *args)
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(binary, "_write_layer", dying_write)
+    monkeypatch.setattr(binary_write, "_write_layer", dying_write)
     (tmp_path / "solver.prototxt").write_text((tmp_path / "solver.prototxt").read_text())
     with pytest.raises(KeyboardInterrupt):
         cli.main(["train", "--solver", "solver.prototxt"])

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_caffe import cli
 from keras_caffe.data.writers import write_hdf5_list
-from keras_caffe.demo_shapes import make_batch
+from keras_caffe.tools.demo_shapes import make_batch
 
 NET = """
 name: "shapes_train_val"

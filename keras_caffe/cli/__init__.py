@@ -1,0 +1,52 @@
+"""The ``keras-caffe`` command line: ``main``, and one module per command registering its
+subparser (``add_parser``) and running it (``run``).  Options several commands share are
+parsed in :mod:`.options`.  Nothing outside this package imports it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ..errors import CaffeError
+from . import (compute_image_mean, convert, convert_imageset, demo, dump_reference, export,
+               forward, info, test, time, train, upgrade, verify)
+from .options import UsageError
+
+# In the order ``keras-caffe --help`` lists them.
+COMMANDS = (forward, convert, info, verify, dump_reference, upgrade, convert_imageset,
+            compute_image_mean, time, export, train, test, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keras-caffe",
+                                     description="Caffe nets and weights in TensorFlow/Keras.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    # TensorFlow's start-up chatter (CUDA probing, oneDNN notes) is noise on a command line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.command:
+        args = parser.parse_args(["demo"])
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"keras-caffe {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (CaffeError, FileNotFoundError) as exc:
+        print(f"keras-caffe {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Options that several commands share, parsed one way everywhere."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from ..model import PRECISIONS
+
+log = logging.getLogger("keras_caffe")
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given (exit status 2)."""
+
+
+def add_net(p, *, weights_help: str | None = None, phase_default: str = "test",
+            stages: bool = False) -> None:
+    """The net prototxt, ``--weights`` and ``--phase`` (and ``--stage``/``--level``)."""
+    p.add_argument("net", metavar="NET", help="net prototxt")
+    p.add_argument("--weights", help=weights_help or "caffemodel with the trained weights")
+    p.add_argument("--phase", choices=("test", "train"), default=phase_default,
+                   help=f"net phase (default {phase_default})")
+    if stages:
+        p.add_argument("--stage", action="append", default=[], help="net stage (repeatable)")
+        p.add_argument("--level", type=int, help="net level")
+
+
+def add_shapes(p, help: str = "shape of an input or data blob the prototxt does not fix "
+               "(repeatable)") -> None:
+    """``--input-shape NAME=N,C,H,W`` (also spelt ``--shape``), repeatable."""
+    p.add_argument("--input-shape", "--shape", dest="input_shape", action="append", default=[],
+                   metavar="NAME=N,C,H,W", help=help)
+
+
+def add_speed(p) -> None:
+    """``--precision`` and ``--xla``."""
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="Keras dtype policy; softmax, losses, BatchNorm, LRN stay float32")
+    p.add_argument("--xla", action="store_true", help="compile with XLA (jit_compile)")
+
+
+def add_gpu(p) -> None:
+    p.add_argument("--gpu", help="GPU id(s) or 'all' (default: CPU)")
+
+
+def caffe_flag(parser, name: str, **kwargs):
+    """A flag in Caffe's spelling (``--resize_height``), also spelt with dashes."""
+    names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    return parser.add_argument(*names, dest=name, **kwargs)
+
+
+def parse_shapes(items, option: str = "--input-shape") -> dict[str, tuple]:
+    """``["data=64,3,227,227", "label=64"]`` -> ``{"data": (64, 3, 227, 227), "label": (64,)}``
+    (``x`` also separates sizes: ``64x3x227x227``)."""
+    shapes = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in re.split(r"[,x\s]+", dims.strip()))
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape or any(d <= 0 for d in shape):
+            raise UsageError(f"{option} {item!r}: expected NAME=N,C,H,W with positive sizes")
+        shapes[name] = shape
+    return shapes
+
+
+def numbers(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise UsageError(f"{what}: not a list of numbers: {text!r}") from None
+
+
+def select_device(gpu) -> None:
+    """``--gpu`` like Caffe's: an id, a comma list or 'all'; without it, the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpu is None:
+        if gpus:
+            tf.config.set_visible_devices([], "GPU")
+        return
+    if not gpus:
+        log.warning("--gpu %s: no GPU is visible to TensorFlow; running on the CPU", gpu)
+        return
+    if gpu != "all":
+        wanted = [int(i) for i in str(gpu).split(",")]
+        tf.config.set_visible_devices([gpus[i] for i in wanted], "GPU")

@@ -1,0 +1,16 @@
+"""Batch sources for a net's data layers, one module per data layer type; importing the
+package declares the types (``graph.types``) with their source classes."""
+
+from . import input_layer, unread  # noqa: F401  (declare Input and the unread types)
+from .base import (BatchSource, PipelineSource, batch_shapes, data_layer, default_seed,
+                   next_batches, next_feeds, open_sources, source_for)
+from .data import DataSource
+from .dummy_data import DummyDataSource, dummy_shapes
+from .hdf5_data import HDF5Source
+from .image_data import ImageDataSource
+from .memory_data import MemoryDataSource
+
+__all__ = ["BatchSource", "PipelineSource", "DataSource", "ImageDataSource", "HDF5Source",
+           "MemoryDataSource", "DummyDataSource", "source_for", "open_sources",
+           "batch_shapes", "next_batches", "next_feeds", "data_layer", "default_seed",
+           "dummy_shapes"]

@@ -1,0 +1,223 @@
+"""Batch sources: one data layer's stream of batches, as Caffe's data layers produce them.
+
+A source yields dicts ``{top name: float32 array in Caffe's shape}``, one per
+``net.forward()``, and can report and restore its position so that a resumed training
+run sees exactly the batches an uninterrupted one would.  Each data layer type has its
+module here, whose source class declares the type (``@data_layer``) with its traits.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+
+import numpy as np
+
+from ...errors import NetError, layer_named
+from ...graph import layout, types
+
+class BatchSource(abc.ABC):
+    """One data layer's stream of batches."""
+
+    def __init__(self, tops: list[str], batch_size: int, layer: str | None = None):
+        self.tops = list(tops)
+        self.batch_size = int(batch_size)
+        self.batches_read = 0
+        self.layer = layer   # named in the errors of reading
+
+    @abc.abstractmethod
+    def next_batch(self) -> dict[str, np.ndarray]:
+        ...
+
+    def next_feeds(self) -> dict:
+        """The next batch as a model takes it: our internal layout (NHWC images), as arrays
+        or (on the accelerator when there is one) tensors.  Same stream as :meth:`next_batch`."""
+        return {k: layout.to_internal_array(v) for k, v in self.next_batch().items()}
+
+    def shapes(self) -> dict[str, tuple]:
+        """Caffe shapes of one batch (reads one batch and rewinds)."""
+        position = self.state()
+        batch = self.next_batch()
+        self.restore(position)
+        return {k: v.shape for k, v in batch.items()}
+
+    def state(self) -> dict:
+        return {"batches_read": self.batches_read}
+
+    def restore(self, state: dict) -> None:
+        self.seek(int(state["batches_read"]))
+
+    @abc.abstractmethod
+    def seek(self, batches_read: int) -> None:
+        ...
+
+
+def data_layer(type_name: str, *, tops=(1, 2), shape=None, origin: str = types.BVLC):
+    """Class decorator: declare a data layer type, read by this :class:`BatchSource` class
+    (built by its ``from_layer(node, phase, seed)``)."""
+    def deco(cls):
+        types.declare(type_name, source="data", reader=cls, bottoms=0, tops=tops, shape=shape,
+                      origin=origin, module=cls.__module__)
+        return cls
+    return deco
+
+
+def default_seed(seed) -> int:
+    """Caffe seeds from the clock when ``random_seed`` is unset; we draw a seed once and
+    record it in ``state()`` so that a resume still replays the same stream."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    return int(seed)
+
+
+class PipelineSource(BatchSource):
+    """Batches pulled from a ``tf.data`` pipeline that starts at ``self.batches_read``.
+
+    Two pipelines read the same stream: Caffe's float32 NCHW batches (:meth:`next_batch`),
+    and the model's NHWC feeds (:meth:`next_feeds`).  With an accelerator the feeds'
+    pipeline is deferred: the host only reads and decodes, and the transform's array work
+    runs on the accelerator, which receives a third of the bytes; without one the host's
+    pipeline threads do it all, in parallel with the training step."""
+
+    #: Defer the feeds' array work to where the model runs: None = when a GPU is visible.
+    defer: bool | None = None
+
+    def __init__(self, tops, batch_size, seed, layer):
+        super().__init__(tops, batch_size, layer)
+        self.seed = default_seed(seed)
+        self._datasets = {}
+        self._iterator = None
+        self._mode = None
+        # The batch a new iterator starts at; a holder (not self) so the pipeline does not
+        # keep the source alive: dropping the source stops its read-ahead.
+        self._start = _Start()
+
+    def _make_dataset(self, layout: str, deferred: bool):
+        """The pipeline (see ``lmdb_dataset``); it starts at ``self._start.value`` whenever
+        an iterator starts."""
+        raise NotImplementedError
+
+    def _diagnose(self, batch: int, exc) -> Exception:
+        """A clear error for a failed batch (names the record/line when it can)."""
+        return NetError(f"reading batch {batch} failed: {tf_message(exc)}", layer=self.layer)
+
+    def _next(self, mode: tuple[str, bool]):
+        import tensorflow as tf
+
+        if mode not in self._datasets:
+            self._datasets[mode] = self._make_dataset(*mode)
+        if self._iterator is None or self._mode != mode:
+            self._start.value = self.batches_read
+            self._iterator, self._mode = iter(self._datasets[mode]), mode
+        try:
+            values = next(self._iterator)
+        except tf.errors.OpError as exc:
+            self._iterator = None
+            raise self._diagnose(self.batches_read, exc) from None
+        self.batches_read += 1
+        return values if isinstance(values, tuple) else (values,)
+
+    def next_batch(self) -> dict[str, np.ndarray]:
+        return {t: v.numpy() for t, v in zip(self.tops, self._next(("NCHW", False)))}
+
+    def next_feeds(self) -> dict:
+        import tensorflow as tf
+
+        if self.defer is None:   # decided once: the device list does not change in a run
+            self.defer = bool(tf.config.list_logical_devices("GPU"))
+        mode = ("NHWC", self.defer)
+        values = dict(zip(self.tops, self._next(mode)))
+        if mode[1]:
+            values[self.tops[0]] = self._datasets[mode].finish(values[self.tops[0]])
+        return values
+
+    def seek(self, batches_read: int) -> None:
+        self.batches_read = int(batches_read)
+        self._iterator = None
+
+    def state(self) -> dict:
+        return {"batches_read": self.batches_read, "seed": self.seed}
+
+    def restore(self, state: dict) -> None:
+        if "seed" in state and int(state["seed"]) != self.seed:
+            self.seed = int(state["seed"])
+            self._reseed()
+            self._datasets = {}
+        self.seek(int(state["batches_read"]))
+
+    def _reseed(self):
+        pass
+
+    def close(self) -> None:
+        """Stop reading ahead (the source can still seek and read again)."""
+        self._iterator = None
+
+
+class _Start:
+    value = 0
+
+    def __call__(self) -> int:
+        return self.value
+
+
+def tf_message(exc) -> str:
+    """The useful part of a TF error from inside a pipeline (our assertion's text, or the
+    failing op's message without TF's node and iterator boilerplate)."""
+    message = getattr(exc, "message", str(exc))
+    message = message.split("\n\t [[")[0].split("\n\t[[")[0].strip()
+    if "assertion failed:" in message:
+        message = message.split("assertion failed:", 1)[1].strip()
+        if message.startswith("[") and message.endswith("]"):
+            message = message[1:-1]
+        message = message.replace("] [", " ")
+    else:
+        message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
+        message = re.sub(r"^Error in user-defined function passed to .*? transformation with "
+                         r"iterator: [\w:]+: ", "", message)
+    return message.replace("\\'", "'").strip()
+
+
+
+
+def source_for(node, phase: int, seed: int | None = None) -> BatchSource:
+    """The source of a data layer (paths resolve against the working directory, as in
+    Caffe); errors name the layer."""
+    spec = types.get(node.type)
+    if spec is None or spec.reader is None:
+        readable = sorted(s.name for s in types.declared() if s.reader is not None)
+        raise NetError(f"reading {node.type} layers is not supported yet ({', '.join(readable)} "
+                       "are); feed the net through its inputs instead", layer=node.name)
+    with layer_named(node.name):
+        return spec.reader.from_layer(node, phase, seed)
+
+
+def open_sources(graph, phase: int, seed: int | None = None) -> dict[str, BatchSource]:
+    """A source for each data layer of a resolved net, by layer key (Input layers are fed by
+    the caller)."""
+    return {node.key: source_for(node, phase, seed) for node in graph.input_layers
+            if types.get(node.type).source != "caller"}
+
+
+def batch_shapes(sources) -> dict[str, tuple]:
+    """Caffe shapes of the tops of ``sources`` (one batch read and rewound)."""
+    shapes = {}
+    for source in sources.values():
+        shapes.update(source.shapes())
+    return shapes
+
+
+def next_batches(sources) -> dict[str, np.ndarray]:
+    """The next batch of every source, by top name (NCHW, as Caffe's data layers give)."""
+    batch = {}
+    for source in sources.values():
+        batch.update(source.next_batch())
+    return batch
+
+
+def next_feeds(sources) -> dict:
+    """The next batch of every source as the model takes it (see ``BatchSource.next_feeds``)."""
+    feeds = {}
+    for source in sources.values():
+        feeds.update(source.next_feeds())
+    return feeds
+

@@ -1,0 +1,93 @@
+"""Caffe's HDF5Data layer: a list file of .h5 files whose datasets are named after the tops.
+
+Caffe reads the files in list order and their rows in order, converts every dataset to
+float32, lets a batch span two files, and at the end wraps to the first file in the middle
+of a batch.  With ``shuffle`` it shuffles the file order and the rows of each file every
+time it starts over (TRAIN only in practice).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import NetError, layer_named
+from ..formats.hdf5 import read_datasets
+from ..formats.lists import file_list
+from .base import BatchSource, data_layer
+
+
+def _hdf5_data_shape(layer, bottoms):
+    """Only the batch size is in the prototxt; a second top is taken for labels, one per item."""
+    n = layer.hdf5_data_param.batch_size or None
+    return [None, (n,)][:len(layer.top)] + [None] * max(0, len(layer.top) - 2)
+
+
+@data_layer("HDF5Data", tops=(1, None), shape=_hdf5_data_shape)
+class HDF5Source(BatchSource):
+    def __init__(self, list_path: str, tops: list[str], batch_size: int, shuffle: bool = False,
+                 seed: int | None = None, layer: str | None = None):
+        super().__init__(tops, batch_size, layer)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        with layer_named(layer):
+            self.files = file_list(list_path)
+            self.data = [read_datasets(path, tops) for path in self.files]  # per file
+        self.total = sum(len(d[tops[0]]) for d in self.data)
+        if self.total == 0:
+            raise NetError(f"the HDF5 files of '{list_path}' hold no rows", layer=layer)
+        self._order = self._make_order()
+
+    @classmethod
+    def from_layer(cls, node, phase, seed=None):
+        p = node.param.hdf5_data_param
+        return cls(p.source, [t.name for t in node.tops], p.batch_size, shuffle=p.shuffle,
+                   seed=seed, layer=node.name)
+
+    def _make_order(self) -> list[tuple[int, int]]:
+        """(file, row) pairs of one pass over the data."""
+        files = list(range(len(self.data)))
+        if self.shuffle:
+            self.rng.shuffle(files)
+        order = []
+        for i in files:
+            rows = np.arange(len(self.data[i][self.tops[0]]))
+            if self.shuffle:
+                self.rng.shuffle(rows)
+            order.extend((i, int(r)) for r in rows)
+        return order
+
+    def next_batch(self) -> dict[str, np.ndarray]:
+        start = self.batches_read * self.batch_size
+        picks = []
+        for k in range(start, start + self.batch_size):
+            position = k % self.total
+            if position == 0 and k > 0 and self.shuffle:
+                self._order = self._make_order()
+            picks.append(self._order[position])
+        self.batches_read += 1
+        files = np.array([i for i, _ in picks])
+        rows = np.array([r for _, r in picks])
+        out = {}
+        for t in self.tops:
+            parts = [self.data[i][t][rows[files == i]] for i in dict.fromkeys(files.tolist())]
+            if len(parts) == 1:
+                out[t] = parts[0]
+            else:  # a batch spanning files: keep the picks' order
+                order = np.argsort(np.argsort(files, kind="stable"), kind="stable")
+                stacked = np.concatenate([self.data[i][t][rows[files == i]]
+                                          for i in sorted(set(files.tolist()))])
+                out[t] = stacked[order]
+        return out
+
+    def seek(self, batches_read: int) -> None:
+        """Go to a position; a shuffled source replays its reshuffles from the seed, so the
+        order after a resume is the order an uninterrupted run would have seen."""
+        self.batches_read = batches_read
+        if self.shuffle:
+            self.rng = np.random.default_rng(self.seed)
+            self._order = self._make_order()
+            # next_batch reshuffles when it reaches position 0 of a later pass; replay those
+            # that happened strictly before this position.
+            for _ in range(max(0, (batches_read * self.batch_size - 1) // self.total)):
+                self._order = self._make_order()

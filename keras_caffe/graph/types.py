@@ -1,0 +1,118 @@
+"""What the code knows about each Caffe layer type, declared once, where the type is made.
+
+A converter (``converters.registry.register``), a data source (``data.sources``) or a sink
+(``data.sinks``) declares its type here with its traits; everything else (the graph, shape
+inference, the model builder, mixed precision, timing, the README table) reads the traits
+and never lists type names.  This module knows no converter: it only holds what they say.
+
+>>> spec = get("SoftmaxWithLoss")          # doctest: +SKIP
+>>> spec.loss, spec.labels, spec.origin    # doctest: +SKIP
+(True, (1,), 'BVLC')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+#: Origin of the types of Caffe's own layer factory; forks name themselves ("SSD", ...).
+BVLC = "BVLC"
+#: Origin given to types registered by users (``keras_caffe.register_converter``).
+USER = "user"
+
+Arity = tuple[int, "int | None"]
+
+
+@dataclasses.dataclass
+class LayerType:
+    """One Caffe layer type and its traits."""
+
+    name: str
+    origin: str = BVLC
+    bottoms: Arity = (1, 1)          # min, max (None: any)
+    tops: Arity = (1, 1)
+    #: Caffe's top shapes: ``shape(layer, bottom_shapes) -> [top shape, ...]`` (NCHW tuples;
+    #: None where a dimension is unknown), or None when the built Keras graph decides.
+    shape: Callable | None = None
+    #: A Caffe LossLayer: its first top weighs 1 by default, and it gets an automatic top
+    #: when the prototxt gives none.
+    loss: bool = False
+    #: Computes in float32 under a mixed-precision policy (losses always do).
+    float32: bool = False
+    #: Bottoms Caffe never back-propagates into, even with ``force_backward`` (labels,
+    #: weights of a loss: its ``AllowForceBackward`` is false).
+    labels: tuple[int, ...] = ()
+    #: ``classes(layer, bottom_shapes) -> {bottom: n}`` for bottoms that hold indices in
+    #: ``[0, n)`` (class labels, embedding ids), for inputs made up by ``keras-caffe time``.
+    classes: Callable | None = None
+    #: A layer that makes blobs from outside the net: "caller" (Input: the caller feeds it)
+    #: or "data" (a data layer, read by ``reader`` when keras_caffe.data can read it).
+    source: str | None = None
+    reader: type | None = None
+    #: A layer that acts on the outside world after each forward pass (HDF5Output): the
+    #: class whose ``sink(node)`` makes the writer; its bottoms are computed, nothing is built.
+    sink: type | None = None
+    #: How the layer is built (a ``converters.registry.Converter``), when something builds it.
+    converter: object = None
+    module: str = ""               # the module that declared it (for messages and the README)
+
+    def __post_init__(self):
+        self.bottoms, self.tops = _arity(self.bottoms), _arity(self.tops)
+        self.float32 = bool(self.float32 or self.loss)
+
+    @property
+    def built(self) -> bool:
+        """Whether a model holds Keras layers for it (not an input, a data layer or a sink)."""
+        return self.source is None and self.sink is None
+
+    def arity_error(self, n_bottoms: int, n_tops: int) -> str | None:
+        """Why a layer with this many bottoms and tops is wrong, or None."""
+        for what, count, (lo, hi) in (("bottom", n_bottoms, self.bottoms),
+                                      ("top", n_tops, self.tops)):
+            if count < lo or (hi is not None and count > hi):
+                want = f"{lo}" if lo == hi else (f"{lo} or more" if hi is None else f"{lo} to {hi}")
+                return f"{self.name} takes {want} {what}(s), got {count}"
+        return None
+
+
+_TYPES: dict[str, LayerType] = {}
+
+
+def _arity(value) -> Arity:
+    if isinstance(value, int):
+        return (value, value)
+    lo, hi = value
+    return (int(lo), None if hi is None else int(hi))
+
+
+def declare(name: str, *, override: bool = False, **traits) -> LayerType:
+    """Declare a Caffe type with its traits (see :class:`LayerType`); declaring a name twice
+    raises unless ``override``."""
+    if not name:
+        raise ValueError("a Caffe type needs a name")
+    if name in _TYPES and not override:
+        where = _TYPES[name].module or "elsewhere"
+        raise ValueError(f"Caffe type '{name}' is already declared ({where}); pass "
+                         "override=True to replace it")
+    spec = LayerType(name, **traits)
+    _TYPES[name] = spec
+    return spec
+
+
+def get(name: str) -> LayerType | None:
+    return _TYPES.get(name)
+
+
+def declared() -> list[LayerType]:
+    """Every declared type, in declaration order."""
+    return list(_TYPES.values())
+
+
+def is_source(name: str) -> bool:
+    spec = _TYPES.get(name)
+    return spec is not None and spec.source is not None
+
+
+def is_loss(name: str) -> bool:
+    spec = _TYPES.get(name)
+    return spec is not None and spec.loss
