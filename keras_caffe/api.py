@@ -41,12 +41,14 @@ def read_weights(path) -> list:
     return binary.read_weights(os.fspath(path))
 
 
-def resolve_net(net, phase="test", stages=(), level=None) -> NetGraph:
+def resolve_net(net, phase="test", stages=(), level=None, path=None) -> NetGraph:
     """Read, upgrade, keep the layers of a phase, and resolve blobs into a graph (a graph
-    already resolved is returned as it is)."""
+    already resolved is returned as it is).  ``path`` names the file a NetParameter was read
+    from, for messages."""
     if isinstance(net, NetGraph):
         return net
-    path = os.fspath(net) if isinstance(net, (str, os.PathLike)) and _looks_like_path(net) else None
+    if path is None and isinstance(net, (str, os.PathLike)) and _looks_like_path(net):
+        path = os.fspath(net)
     param = read_net(net)
     state = make_state(param, phase, stages, level)
     return resolve(filter_net(param, state), path=path)
@@ -149,7 +151,8 @@ class OpenNet:
 
 def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool = False,
              read_shapes: bool = False, input_shapes: Mapping[str, tuple] | None = None,
-             batch: int | None = None, data_seed: int | None = None, **build_kwargs) -> OpenNet:
+             batch: int | None = None, data_seed: int | None = None, path: str | None = None,
+             **build_kwargs) -> OpenNet:
     """The one way from a net to a built model and what feeds it: the net is resolved once,
     the shapes of its input blobs settled in one place, and the model built.
 
@@ -158,8 +161,9 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
     the batch shapes; Input layers, which no source feeds, are refused.  Otherwise the caller
     feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
     ``read_shapes`` reads a batch of a data layer whose shapes the prototxt leaves open.
-    ``batch`` replaces every batch size.  Other keywords go to :func:`build_net`."""
-    graph = resolve_net(net, "test" if phase is None else phase, stages, level)
+    ``batch`` replaces every batch size; ``path`` names the file a NetParameter came from.
+    Other keywords go to :func:`build_net`."""
+    graph = resolve_net(net, "test" if phase is None else phase, stages, level, path)
     phase_id = _phase(graph, phase)
     sources: dict[str, BatchSource] = {}
     read = None

@@ -20,7 +20,7 @@ from collections import deque
 import keras
 import numpy as np
 
-from ..api import open_net, read_weights
+from ..api import open_net, read_net, read_weights
 from ..data.sources import next_feeds
 from ..execution import objective
 from ..errors import NetError
@@ -56,6 +56,7 @@ class Solver:
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         spec = train_net(self.param)
         self.sources = {}
+        self._parsed = {}
         with scope:
             self.train = self._build(spec, weights=weights, seed=seed or 0)
             self.tests = [self._build(s, share_with=self.train, seed=seed or 0)
@@ -83,10 +84,15 @@ class Solver:
 
     # ------------------------------------------------------------------ building
     def _build(self, spec, weights=None, share_with=None, seed=0):
-        opened = open_net(spec.source, weights, spec.state.phase, stages=list(spec.state.stage),
+        net, path = spec.source, None
+        if not isinstance(net, caffe_pb2.NetParameter):   # one parse per file, for all phases
+            path = os.fspath(net)
+            if path not in self._parsed:
+                self._parsed[path] = read_net(path)
+            net = self._parsed[path]
+        opened = open_net(net, weights, spec.state.phase, stages=list(spec.state.stage),
                           level=spec.state.level, data=True, data_seed=seed, seed=seed,
-                          share_with=share_with,
-                          precision=self.precision)
+                          share_with=share_with, precision=self.precision, path=path)
         self.sources[id(opened.cnet)] = opened.sources
         return opened.cnet
 
