@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import NetError
 from .graph import layout
+from .graph.backward import backward_plan
 from .proto import caffe_pb2
 from .weights.loader import as_caffe_blobs
 
@@ -57,14 +58,16 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         blobs = model(feeds, training=training)
         total = objective(model)
     out = _caffe_blobs(blobs, inputs)
-    # Without force_backward Caffe computes no diff for input blobs nor for lr_mult 0
-    # parameters: they keep the zeros of a fresh net.
+    # An input blob gets a diff only where Caffe's backward pass propagates into it (with
+    # force_backward, and never into a loss's labels); without force_backward no lr_mult 0
+    # parameter gets one either: they keep the zeros of a fresh net.
     force = cnet.graph.param.force_backward
     frozen = {id(v) for v, lr, _ in cnet.param_multipliers() if lr == 0}
+    plan = backward_plan(cnet.graph, {b for b, w in cnet.loss_terms if w}, lambda node: False)
     names = list(feeds)
     input_grads = tape.gradient(total, [feeds[n] for n in names])
     for name, g in zip(names, input_grads):
-        g = (np.zeros(feeds[name].shape, np.float32) if g is None or not force
+        g = (np.zeros(feeds[name].shape, np.float32) if g is None or not plan.input_needs.get(name)
              else np.asarray(tf.convert_to_tensor(g)))
         out[f"diff/{name}"] = layout.to_caffe_array(g).astype(np.float32)
     var_grads = tape.gradient(total, [v.value for v in variables])

@@ -88,3 +88,20 @@ def test_dump_reference_without_pycaffe_says_so(tmp_path, capfd):
                      "--out", str(tmp_path / "ref.npz")]) == 3
     assert "pycaffe is not importable" in capfd.readouterr().err
     assert not (tmp_path / "ref.npz").exists()
+
+
+LABELLED = """
+force_backward: true
+layer { name: "in" type: "Input" top: "x" top: "t" input_param { shape { dim: 2 dim: 3 } } }
+layer { name: "loss" type: "SigmoidCrossEntropyLoss" bottom: "x" bottom: "t" top: "loss" }
+"""
+
+
+def test_force_backward_leaves_a_loss_layers_labels_without_diff():
+    """Caffe's loss layers refuse to propagate into their labels even with force_backward
+    (AllowForceBackward), although the loss is differentiable in them."""
+    x = np.array([[0.5, -1, 2], [0.1, 0.2, -0.3]], np.float32)
+    t = np.array([[1, 0, 1], [0, 1, 0]], np.float32)
+    out = keras_caffe.forward(LABELLED, {"x": x, "t": t}, backward=True)
+    np.testing.assert_allclose(out["diff/x"], (1 / (1 + np.exp(-x)) - t) / 2, rtol=1e-5)
+    assert out["diff/t"].shape == t.shape and not out["diff/t"].any()
