@@ -7,7 +7,7 @@ models reload with ``keras.saving.load_model(path, safe_mode=True)``.
 from . import converters, data, layers  # noqa: F401  (register the layers and Caffe types)
 from .api import (OpenNet, build_net, caffe_net_of, forward, forward_batches, load_model,
                   open_net, read_net, read_weights, resolve_net, save_caffemodel)
-from .converters.python_layer import register_python_layer
+from .layers.python_layer import register_python_layer
 from .converters.registry import register_converter
 from .errors import (CaffeError, CaffemodelError, NetError, PrototxtError, UnsupportedLayerError,
                      WeightError)

@@ -152,13 +152,14 @@ class OpenNet:
 def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool = False,
              read_shapes: bool = False, input_shapes: Mapping[str, tuple] | None = None,
              batch: int | None = None, data_seed: int | None = None, path: str | None = None,
-             **build_kwargs) -> OpenNet:
+             fed_inputs: bool = False, **build_kwargs) -> OpenNet:
     """The one way from a net to a built model and what feeds it: the net is resolved once,
     the shapes of its input blobs settled in one place, and the model built.
 
     ``net``: prototxt path or text, NetParameter, or a resolved graph.  ``data``: the net is
     fed by its data layers: their sources are opened (seeded with ``data_seed``) and read once for
-    the batch shapes; Input layers, which no source feeds, are refused.  Otherwise the caller
+    the batch shapes; Input layers, which no source feeds, are refused unless ``fed_inputs``
+    (pycaffe's nets: the caller writes them beside the data layers).  Otherwise the caller
     feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
     ``read_shapes`` reads a batch of a data layer whose shapes the prototxt leaves open.
     ``batch`` replaces every batch size; ``path`` names the file a NetParameter came from.
@@ -168,8 +169,10 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
     sources: dict[str, BatchSource] = {}
     read = None
     if data:
-        _refuse_unfed(graph, phase_id)
-        sources = open_sources(graph, phase_id, data_seed)
+        if not fed_inputs:
+            _refuse_unfed(graph, phase_id)
+        sources = open_sources(graph, phase_id, data_seed,
+                               build_kwargs.get("allow_python_layers", False))
         found = batch_shapes(sources)
         read = lambda node: found  # noqa: E731
         build_kwargs.setdefault("free_spatial", False)
@@ -185,7 +188,7 @@ def _refuse_unfed(graph: NetGraph, phase: int) -> None:
     if not graph.input_layers:
         raise NetError("the net has no data layers to read batches from; feed it through its "
                        "inputs instead", path=graph.path)
-    unfed = [n.name for n in graph.input_layers if types.get(n.type).source == "caller"]
+    unfed = [n.name for n in graph.input_layers if types.source_of(n.param) == "caller"]
     if unfed:
         which = "train" if phase == caffe_pb2.TRAIN else "test"
         raise NetError(f"the {which} net takes its data from Input layer(s) {unfed}, which no "

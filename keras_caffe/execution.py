@@ -34,7 +34,7 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         call = tf.function(lambda f: model(f, training=training), jit_compile=True) if xla \
             else (lambda f: model(f, training=training))
         out = _caffe_blobs(call(feeds), inputs)
-        write_sinks(cnet, out)
+        write_sinks(cnet.graph, cnet.sinks, out)
         return out
 
     if not cnet.loss_terms:
@@ -82,19 +82,19 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
                          else np.asarray(tf.convert_to_tensor(g)))
         for i, g in enumerate(as_caffe_blobs(ctx, grads)):
             out[f"param/{ctx.name}/{i}"] = np.asarray(g, np.float32)
-    write_sinks(cnet, out)
+    write_sinks(cnet.graph, cnet.sinks, out)
     return out
 
 
-def write_sinks(cnet, blobs: Mapping[str, np.ndarray]) -> None:
-    """Hand a forward pass's blobs (NCHW, by name) to the net's sinks (HDF5Output): each
-    gets the values of its bottoms."""
-    for node in cnet.graph.layers:
-        sink = cnet.sinks.get(node.key)
+def write_sinks(graph, sinks: Mapping, blobs: Mapping[str, np.ndarray]) -> None:
+    """Hand a forward pass's blobs (NCHW, by name) to the sinks (HDF5Output writers, by layer
+    key): each gets the values of its bottoms."""
+    for node in graph.layers:
+        sink = sinks.get(node.key)
         if sink is None:
             continue
         for b in node.bottoms:
-            if cnet.graph.last[b.name] != b:
+            if graph.last[b.name] != b:
                 raise NetError(f"{node.type} reads '{b.name}' before a later in-place layer "
                                "changes it; saving that earlier value is not supported",
                                layer=node.name)

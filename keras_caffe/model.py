@@ -65,9 +65,12 @@ class CaffeNet:
     def fill(self, contexts, seed: int | None = 0) -> None:
         """Caffe's filler values for these layers' blobs.  Each Keras layer is filled once: a
         layer shared with an earlier build (another phase) or with another Caffe layer
-        (``param { name }``) keeps the values it already has."""
+        (``param { name }``) keeps the values it already has, and a layer that made its own
+        blobs (a Python layer) keeps them."""
         fresh, seen = [], set()
         for ctx in contexts:
+            if ctx.own_init:
+                continue
             key = tuple(id(v) for v in ctx.weights)
             if key and key not in seen and not all(getattr(v, "_caffe_filled", False)
                                                    for v in ctx.weights):
@@ -110,7 +113,7 @@ def mark_filled(ctx) -> None:
 
 def _built(node) -> bool:
     spec = types.get(node.type)
-    return spec is None or spec.built
+    return spec is None or spec.built(node.param)
 
 
 def _check_shape(node, top: Blob, tensor, caffe_shape):
@@ -265,4 +268,5 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     for variable, lr_mult, _ in net.param_multipliers():
         if lr_mult == 0 and variable.trainable:
             variable.trainable = False
+            variable._caffe_frozen = True   # a learnable blob, frozen (not a statistic)
     return net

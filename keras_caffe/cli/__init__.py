@@ -11,12 +11,12 @@ import sys
 
 from ..errors import CaffeError
 from . import (compute_image_mean, convert, convert_imageset, demo, dump_reference, export,
-               forward, info, test, time, train, upgrade, verify)
+               forward, info, python, test, time, train, upgrade, verify)
 from .options import UsageError
 
 # In the order ``keras-caffe --help`` lists them.
 COMMANDS = (forward, convert, info, verify, dump_reference, upgrade, convert_imageset,
-            compute_image_mean, time, export, train, test, demo)
+            compute_image_mean, time, export, train, test, python, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,8 @@ class Context:
     select: Callable | None = None
     #: A model input for a layer without bottoms to hang off (Parameter).
     anchor: object = None
+    #: The blobs start as the layer made them, not from Caffe's fillers (Python layers).
+    own_init: bool = False
     #: A BatchNorm computed together with the Scale after it (``graph.passes``): on the
     #: BatchNorm, that Scale's node; on the Scale, the BatchNorm's context.
     folded_scale: LayerNode | None = None
@@ -91,16 +93,18 @@ class Context:
         return NetError(message, layer=self.node.name)
 
     def add(self, layer, holds_params: bool = False, layouts: Sequence = (),
-            select: Callable | None = None):
+            select: Callable | None = None, own_init: bool = False, pooled: bool = True):
         """Record a Keras layer made for this Caffe layer (and whether it holds its blobs,
-        each in the layout given, or as it is).
+        each in the layout given, or as it is; ``own_init``: with the values the layer gave
+        them, not Caffe's fillers).
 
         Returns the layer to call: a layer already made under the same sharing key (the
         same Caffe layer in another phase's model, or a layer whose blobs are shared
-        through ``param { name }``) is returned instead, so both use one set of variables.
-        Converters must call what ``add`` returns."""
+        through ``param { name }``) is returned instead, so both use one set of variables
+        (``pooled=False`` for a layer that shares its variables by itself).  Converters must
+        call what ``add`` returns."""
         pool = self.options.layer_pool
-        if pool is not None and holds_params:
+        if pool is not None and holds_params and pooled:
             key = self.share_key(layer)
             existing = pool.get(key)
             if existing is None:
@@ -115,6 +119,7 @@ class Context:
         self.keras_layers.append(layer)
         if holds_params:
             self.param_layer, self.layouts, self.select = layer, tuple(layouts), select
+            self.own_init = own_init
         return layer
 
     def share_key(self, layer):
@@ -169,12 +174,14 @@ class Converter:
 def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
              loss: bool = False, float32: bool = False, labels: Sequence[int] = (),
              classes: Callable | None = None, origin: str | Mapping[str, str] = types.BVLC,
-             free_spatial=True, override: bool = False):
+             free_spatial=True, source: Callable | None = None, override: bool = False):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
     ``origin`` is where the types come from ("BVLC", a fork's name), or a mapping from type
-    name to origin for types of several origins (unnamed ones are BVLC's)."""
+    name to origin for types of several origins (unnamed ones are BVLC's).  ``source``: a
+    function of the LayerParameter saying when a layer of the type is a data layer instead
+    of one the model holds (a Python layer without bottoms)."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -189,7 +196,7 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
                           shape=shape, loss=loss, float32=float32, labels=tuple(labels),
-                          classes=classes, converter=conv, module=fn.__module__)
+                          classes=classes, source=source, converter=conv, module=fn.__module__)
         return conv
     return deco
 

@@ -26,6 +26,7 @@ import logging
 import os
 
 from ..graph import layout, types
+from ..layers.python_layer import CaffePythonLayer
 from ..graph.names import keras_name
 from . import names
 from .common import ExportError, atomic_directory, caffe_net, check_directory_target
@@ -119,6 +120,12 @@ def prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase,
         raise ExportError(f"input_layout must be one of {LAYOUTS}, got {input_layout!r}")
     cnet = caffe_net(net_or_cnet, weights, input_layout, phase, **build_kwargs)
     model = serving_model(cnet, outputs)
+    python = [layer.name for layer in model.layers if isinstance(layer, CaffePythonLayer)]
+    if python:
+        raise ExportError(f"cannot export Python layer(s) {python}: a caffe.Layer runs numpy "
+                          "code in this Python process, which a SavedModel or TFLite file cannot "
+                          "carry; give them a Keras layer (keras_caffe.register_python_layer) "
+                          "or export the outputs before them (--output-blob)")
     transform = resolve(cnet, preprocess) if preprocess else None
     if transform is not None and transform.blob not in model.input:
         raise ExportError(f"the images feed '{transform.blob}', which the exported outputs "
@@ -165,7 +172,7 @@ def _inputs_needed(graph, blobs) -> set[str]:
             continue
         seen.add(blob)
         node = graph.producer.get(blob)
-        if node is None or types.is_source(node.type):
+        if node is None or types.is_source(node.param):
             needed.add(blob.name)
         else:
             todo.extend(node.bottoms)

@@ -29,7 +29,7 @@ def backward_plan(graph: NetGraph, loss_blobs, learns: Callable) -> BackwardPlan
     force = graph.param.force_backward
     blob_needs: dict = {}
     layer_needs, bottom_needs = {}, {}
-    compute = [n for n in graph.layers if not types.is_source(n.type)]
+    compute = [n for n in graph.layers if not types.is_source(n.param)]
     for node in compute:
         propagate = list(node.param.propagate_down) or [True] * len(node.bottoms)
         needs = [bool(blob_needs.get(b)) and bool(p) for b, p in zip(node.bottoms, propagate)]
@@ -56,6 +56,6 @@ def backward_plan(graph: NetGraph, loss_blobs, learns: Callable) -> BackwardPlan
     for node in compute:
         for b, need in zip(node.bottoms, bottom_needs[node.key]):
             producer = graph.producer.get(b)
-            if producer is not None and types.is_source(producer.type):
+            if producer is not None and types.is_source(producer.param):
                 inputs[b.name] = inputs.get(b.name, False) or need
     return BackwardPlan(layer_needs, bottom_needs, inputs)

@@ -60,7 +60,7 @@ class NetGraph:
 
     @property
     def input_layers(self) -> list[LayerNode]:
-        return [l for l in self.layers if types.is_source(l.type)]
+        return [l for l in self.layers if types.is_source(l.param)]
 
     def layer(self, name: str) -> LayerNode:
         for node in self.layers:

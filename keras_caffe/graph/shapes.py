@@ -52,7 +52,7 @@ def node_shapes(node, bottom_shapes: list[Shape], path=None) -> list[Shape] | No
     """Caffe's shapes of a layer's tops, or None when its type has no shape function."""
     spec = types.get(node.type)
     fn = spec.shape if spec is not None else None
-    if spec is not None and spec.built:
+    if spec is not None and spec.built(node.param):
         check_arity(node, path)
     if fn is None:
         return None
@@ -102,7 +102,7 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
         # A data layer's tops share one batch size: a given top's, else a known one's.
         batches = [s[0] for n, s in zip(names, shapes) if n in given and s and s[0]] or \
             [s[0] for s in shapes if s and known(s)]
-        shared = types.get(node.type).source == "data" and batches
+        shared = types.source_of(node.param) == "data" and batches
         for name, shape in zip(names, shapes):
             if shared and name not in given and shape and known(shape[1:]):
                 shape = (batches[0],) + tuple(shape[1:])
@@ -144,7 +144,7 @@ def infer_shapes(graph: NetGraph, source_shapes: dict[str, Shape] | None = None,
             except NetError:
                 if strict:
                     raise
-            if tops is not None and types.is_source(node.type) and not all(map(known, tops)):
+            if tops is not None and types.is_source(node.param) and not all(map(known, tops)):
                 tops = None
         if tops is None:
             if strict:

@@ -46,8 +46,9 @@ class LayerType:
     #: ``[0, n)`` (class labels, embedding ids), for inputs made up by ``keras-caffe time``.
     classes: Callable | None = None
     #: A layer that makes blobs from outside the net: "caller" (Input: the caller feeds it)
-    #: or "data" (a data layer, read by ``reader`` when keras_caffe.data can read it).
-    source: str | None = None
+    #: or "data" (a data layer, read by ``reader`` when keras_caffe.data can read it); or a
+    #: function of the LayerParameter saying which (a Python layer without bottoms is data).
+    source: "str | Callable | None" = None
     reader: type | None = None
     #: A layer that acts on the outside world after each forward pass (HDF5Output): the
     #: class whose ``sink(node)`` makes the writer; its bottoms are computed, nothing is built.
@@ -60,10 +61,14 @@ class LayerType:
         self.bottoms, self.tops = _arity(self.bottoms), _arity(self.tops)
         self.float32 = bool(self.float32 or self.loss)
 
-    @property
-    def built(self) -> bool:
-        """Whether a model holds Keras layers for it (not an input, a data layer or a sink)."""
-        return self.source is None and self.sink is None
+    def source_of(self, layer) -> str | None:
+        """"caller", "data" or None for one layer (a LayerParameter) of this type."""
+        return self.source(layer) if callable(self.source) else self.source
+
+    def built(self, layer) -> bool:
+        """Whether a model holds Keras layers for ``layer`` (not an input, a data layer or a
+        sink)."""
+        return self.source_of(layer) is None and self.sink is None
 
     def arity_error(self, n_bottoms: int, n_tops: int) -> str | None:
         """Why a layer with this many bottoms and tops is wrong, or None."""
@@ -99,6 +104,15 @@ def declare(name: str, *, override: bool = False, **traits) -> LayerType:
     return spec
 
 
+def attach_reader(name: str, reader: type) -> None:
+    """Give a declared type whose layers can be data layers (a Python layer without bottoms)
+    the class that reads them; declared where that class is."""
+    spec = _TYPES.get(name)
+    if spec is None or spec.source is None:
+        raise ValueError(f"Caffe type '{name}' is not declared with a data-layer form")
+    spec.reader = reader
+
+
 def get(name: str) -> LayerType | None:
     return _TYPES.get(name)
 
@@ -108,9 +122,15 @@ def declared() -> list[LayerType]:
     return list(_TYPES.values())
 
 
-def is_source(name: str) -> bool:
-    spec = _TYPES.get(name)
-    return spec is not None and spec.source is not None
+def source_of(layer) -> str | None:
+    """"caller" (Input), "data" (a data layer) or None for a LayerParameter."""
+    spec = _TYPES.get(layer.type)
+    return spec.source_of(layer) if spec is not None else None
+
+
+def is_source(layer) -> bool:
+    """Whether a layer (a LayerParameter) makes blobs from outside the net."""
+    return source_of(layer) is not None
 
 
 def is_loss(name: str) -> bool:

@@ -108,10 +108,18 @@ class Solver:
         return next_feeds(self.sources[id(cnet)])
 
     # ------------------------------------------------------------------ one iteration
+    def _step_model(self):
+        """The model an iteration runs (its outputs come back from the step)."""
+        return self.train.model
+
+    def _stepped(self, outputs: dict) -> dict:
+        """What an iteration's outputs are reported as (a subclass may keep the rest)."""
+        return outputs
+
     def _make_step(self):
         import tensorflow as tf
 
-        model, variables = self.train.model, self.variables
+        model, variables = self._step_model(), self.variables
         optimizer = self.scaler or self.optimizer
         strategy = self.strategy
         scalars = [k for k, t in model.output.items() if len(t.shape) == 0]
@@ -166,6 +174,7 @@ class Solver:
             start = time.perf_counter()
             lr = self.schedule.value(self.iter)  # Caffe's rate, computed as Caffe does
             losses, outputs = self._step_fn(batches)
+            outputs = self._stepped(outputs)
             loss = float(np.mean(losses.numpy()))
             self._losses.append(loss)
             self._report(lr, loss, outputs, time.perf_counter() - start)

@@ -221,10 +221,10 @@ def _time_layer(cnet, node, values, feeds, plan, training, jit, rng, iterations,
 
     row = {"name": node.name, "type": node.type, "forward_ms": 0.0, "backward_ms": 0.0,
            "forward_backward_ms": 0.0, "dtype": None}
-    spec = types.get(node.type)
-    if spec is not None and spec.source is not None:
+    source = types.source_of(node.param)
+    if source is not None:
         row["dtype"] = "float32"
-        if spec.source != "caller":  # a data layer's forward: its batch onto the device
+        if source != "caller":  # a data layer's forward: its batch onto the device
             host = [np.asarray(feeds[t.name]) for t in node.tops]
             copy = lambda: [tf.identity(tf.constant(h)) for h in host]  # noqa: E731
             row["forward_ms"], _ = _bench(copy, (), iterations, warmup)

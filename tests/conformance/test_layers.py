@@ -19,7 +19,7 @@ EXACT_TYPES = {"ArgMax", "Accuracy"}
 
 def _xfail_unsupported(case):
     graph = resolve_net(case / "net.prototxt", phase=meta(case)["phase"].lower())
-    missing = registry.find_unsupported([n for n in graph.layers if not types.is_source(n.type)])
+    missing = registry.find_unsupported([n for n in graph.layers if not types.is_source(n.param)])
     if missing:
         pytest.xfail("not yet supported: " + ", ".join(
             f"{t} ({', '.join(names)})" for t, names in sorted(missing.items())))

@@ -80,11 +80,8 @@ def _gain_case():
     return _python("gains", "ChannelGain", "data", "py"), {"data": randn(2, 3, 2, 2)}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "build_net's filler step overwrites a registered Python layer's own initial weights with "
-    "zeros (weights/fillers.blob_fillers has no entry for type Python, so every blob gets "
-    "constant 0); Caffe never fills a Python layer's blobs: they keep what its setup() made"))
 def test_python_layer_keeps_its_own_initial_weights():
+    """Caffe never fills a Python layer's blobs: they keep what the layer made."""
     py, inputs = _gain_case()
     cnet, out = run(net(inputs, py), inputs)
     assert_close(cnet.get_blobs()["py"][0], [0.5, -1.0, 2.0])

@@ -10,6 +10,7 @@ import pytest
 
 import keras_caffe
 from keras_caffe.graph import types
+from keras_caffe.proto import caffe_pb2
 from keras_caffe.tools import readme_table, timing
 from keras_caffe.tools.info import net_table
 
@@ -109,3 +110,5 @@ def test_every_type_of_caffes_layer_factory_is_declared():
     assert types.get("SoftmaxWithLoss").labels == (1,) and types.get("Softmax").float32
     assert types.get("Data").reader is not None and types.get("WindowData").reader is None
     assert types.get("HDF5Output").sink is not None and types.get("Input").source == "caller"
+    assert types.source_of(caffe_pb2.LayerParameter(type="Python")) == "data"
+    assert types.source_of(caffe_pb2.LayerParameter(type="Python", bottom=["x"])) is None

@@ -1,7 +1,8 @@
 """Batch sources for a net's data layers, one module per data layer type; importing the
 package declares the types (``graph.types``) with their source classes."""
 
-from . import input_layer, unread  # noqa: F401  (declare Input and the unread types)
+from . import input_layer, python_data, unread  # noqa: F401  (declare Input, Python data
+#                                                    layers and the unread types)
 from .base import (BatchSource, PipelineSource, batch_shapes, data_layer, default_seed,
                    next_batches, next_feeds, open_sources, source_for)
 from .data import DataSource

@@ -19,6 +19,10 @@ from ...graph import layout, types
 class BatchSource(abc.ABC):
     """One data layer's stream of batches."""
 
+    #: Tops whose values never change after the first batch (DummyData's constant fillers):
+    #: pycaffe keeps what a user writes into them.
+    constant_tops: frozenset = frozenset()
+
     def __init__(self, tops: list[str], batch_size: int, layer: str | None = None):
         self.tops = list(tops)
         self.batch_size = int(batch_size)
@@ -179,23 +183,27 @@ def tf_message(exc) -> str:
 
 
 
-def source_for(node, phase: int, seed: int | None = None) -> BatchSource:
+def source_for(node, phase: int, seed: int | None = None,
+               allow_python_layers: bool = False) -> BatchSource:
     """The source of a data layer (paths resolve against the working directory, as in
-    Caffe); errors name the layer."""
+    Caffe); errors name the layer.  ``allow_python_layers`` lets a Python data layer's
+    module be imported (see ``layers.python_layer``)."""
     spec = types.get(node.type)
     if spec is None or spec.reader is None:
         readable = sorted(s.name for s in types.declared() if s.reader is not None)
         raise NetError(f"reading {node.type} layers is not supported yet ({', '.join(readable)} "
                        "are); feed the net through its inputs instead", layer=node.name)
     with layer_named(node.name):
-        return spec.reader.from_layer(node, phase, seed)
+        return spec.reader.from_layer(node, phase, seed,
+                                      allow_python_layers=allow_python_layers)
 
 
-def open_sources(graph, phase: int, seed: int | None = None) -> dict[str, BatchSource]:
+def open_sources(graph, phase: int, seed: int | None = None,
+                 allow_python_layers: bool = False) -> dict[str, BatchSource]:
     """A source for each data layer of a resolved net, by layer key (Input layers are fed by
     the caller)."""
-    return {node.key: source_for(node, phase, seed) for node in graph.input_layers
-            if types.get(node.type).source != "caller"}
+    return {node.key: source_for(node, phase, seed, allow_python_layers)
+            for node in graph.input_layers if types.source_of(node.param) != "caller"}
 
 
 def batch_shapes(sources) -> dict[str, tuple]:

@@ -41,7 +41,7 @@ class DataSource(PipelineSource):
             self.db = open_db(source, backend)
 
     @classmethod
-    def from_layer(cls, node, phase, seed=None):
+    def from_layer(cls, node, phase, seed=None, **options):
         p = node.param.data_param
         return cls(p.source, [t.name for t in node.tops], p.batch_size, p.backend,
                    node.param.transform_param, phase, seed, node.name)

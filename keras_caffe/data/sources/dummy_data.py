@@ -37,9 +37,11 @@ class DummyDataSource(BatchSource):
         self.fillers = [fillers[i if len(fillers) > 1 else 0] for i in range(n)]
         self.seed = default_seed(seed)
         self._constant = {}
+        self.constant_tops = frozenset(t for t, f in zip(self.tops, self.fillers)
+                                       if f.type == "constant")
 
     @classmethod
-    def from_layer(cls, node, phase, seed=None):
+    def from_layer(cls, node, phase, seed=None, **options):
         p = node.param.dummy_data_param
         tops = [t.name for t in node.tops]
         return cls(tops, dummy_shapes(p, len(tops)), list(p.data_filler), seed, node.name)

@@ -39,7 +39,7 @@ class HDF5Source(BatchSource):
         self._order = self._make_order()
 
     @classmethod
-    def from_layer(cls, node, phase, seed=None):
+    def from_layer(cls, node, phase, seed=None, **options):
         p = node.param.hdf5_data_param
         return cls(p.source, [t.name for t in node.tops], p.batch_size, shuffle=p.shuffle,
                    seed=seed, layer=node.name)

@@ -40,7 +40,7 @@ class ImageDataSource(PipelineSource):
             self.entries = read_image_list(param.source, param.root_folder)
 
     @classmethod
-    def from_layer(cls, node, phase, seed=None):
+    def from_layer(cls, node, phase, seed=None, **options):
         return cls(node.param.image_data_param, [t.name for t in node.tops],
                    node.param.transform_param, phase, seed, node.name)
 

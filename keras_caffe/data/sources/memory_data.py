@@ -35,7 +35,7 @@ class MemoryDataSource(BatchSource):
         self.data = self.labels = None
 
     @classmethod
-    def from_layer(cls, node, phase, seed=None):
+    def from_layer(cls, node, phase, seed=None, **options):
         p = node.param.memory_data_param
         return cls([t.name for t in node.tops], p.batch_size, (p.channels, p.height, p.width),
                    node.param.transform_param, phase, seed, node.name)
