@@ -76,7 +76,9 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         grads = []
         for v in ctx.weights:
             g = var_grads[seen[id(v)]]
-            skip = g is None or (id(v) in frozen and not force)
+            # BatchNorm's statistics are no learnable blobs: Caffe never writes their diffs.
+            learnable = v.trainable or getattr(v, "_caffe_frozen", False)
+            skip = g is None or not learnable or (id(v) in frozen and not force)
             # A gather's gradient comes as IndexedSlices: densify it.
             grads.append(np.zeros(v.shape, np.float32) if skip
                          else np.asarray(tf.convert_to_tensor(g)))

@@ -144,20 +144,15 @@ def test_batch_norm_not_folded_when_scale_writes_another_blob():
     assert_close(out["scaled"], out["bn"] * gamma + beta, rtol=1e-4, atol=1e-4)
 
 
-NO_DIFF_IN_TEST = pytest.mark.xfail(strict=True, reason=(
-    "Caffe's BatchNorm never writes its blobs' diffs (LayerSetUp forces lr_mult 0 and "
-    "Backward_cpu only fills bottom_diff), so net.backward() leaves param/<bn>/<i> at 0; "
-    "keras_caffe.forward(backward=True) in TEST phase returns the derivative of the loss "
-    "with respect to the stored mean / variance / factor instead"))
-
-
 @pytest.mark.parametrize("phase, scale", [
-    pytest.param("test", "", marks=NO_DIFF_IN_TEST, id="test_alone"),
-    pytest.param("test", SCALE_AFTER_BN, marks=NO_DIFF_IN_TEST, id="test_folded"),
+    pytest.param("test", "", id="test_alone"),
+    pytest.param("test", SCALE_AFTER_BN, id="test_folded"),
     pytest.param("train", "", id="train_alone"),
     pytest.param("train", SCALE_AFTER_BN, id="train_folded"),
 ])
 def test_batch_norm_statistics_get_no_gradient(phase, scale, tmp_path):
+    """Caffe's BatchNorm never writes its blobs' diffs (LayerSetUp forces lr_mult 0 and
+    Backward_cpu fills only the bottom's diff), in either phase."""
     layers, inputs, blobs = _bn_case("test_stored_stats", scale)
     if scale:
         blobs["scale"] = [randn(3, seed=8), randn(3, seed=9)]
