@@ -239,15 +239,7 @@ class Net:
         start_ind = 0 if start is None else self._layer_index(start, "forward start")
         end_ind = len(self._nodes) - 1 if end is None else self._layer_index(end, "forward end")
         outputs = set((self.top_names[end] if end is not None else self.outputs) + blobs)
-        if kwargs:
-            if set(kwargs) != set(self.inputs):
-                raise ValueError(f"input blob arguments {sorted(kwargs)} do not match the net's "
-                                 f"inputs {self.inputs}")
-            for name, value in kwargs.items():
-                if np.shape(value)[0] != self.blobs[name].shape[0]:
-                    raise ValueError(f"input '{name}' is not batch sized: {np.shape(value)[0]} "
-                                     f"items for a batch of {self.blobs[name].shape[0]}")
-                self.blobs[name].data[...] = value
+        self._set_batches(kwargs, self.inputs, "data", "input blob")
         self._prepare()
         self._read_data_layers(start_ind, end_ind)
         if start_ind == 0 and end_ind == len(self._nodes) - 1:
@@ -261,6 +253,20 @@ class Net:
         if unknown:
             raise KeyError(f"the net has no blob named {unknown}")
         return {name: self.blobs[name].data for name in outputs}
+
+    def _set_batches(self, values: dict, names: list, field: str, what: str) -> None:
+        """pycaffe's keyword arguments: whole batches for exactly the blobs ``names``."""
+        if not values:
+            return
+        if set(values) != set(names):
+            raise ValueError(f"{what} arguments {sorted(values)} do not match the net's "
+                             f"{'inputs' if field == 'data' else 'outputs'} {names}")
+        for name, value in values.items():
+            batch = self.blobs[name].shape[0]
+            if np.shape(value)[0] != batch:
+                raise ValueError(f"{what} '{name}' is not batch sized: {np.shape(value)[0]} "
+                                 f"items for a batch of {batch}")
+            getattr(self.blobs[name], field)[...] = value
 
     def _write_sinks(self, first: int, last: int) -> None:
         """The HDF5Output layers in ``first..last`` save their bottoms."""
@@ -279,14 +285,7 @@ class Net:
             self._layer_index(start, "backward start")
         end_ind = 0 if end is None else self._layer_index(end, "backward end")
         outputs = set((self.bottom_names[end] if end is not None else self.inputs) + diffs)
-        if kwargs:
-            if set(kwargs) != set(self.outputs):
-                raise ValueError(f"top diff arguments {sorted(kwargs)} do not match the net's "
-                                 f"outputs {self.outputs}")
-            for name, value in kwargs.items():
-                if np.shape(value)[0] != self.blobs[name].shape[0]:
-                    raise ValueError(f"diff '{name}' is not batch sized")
-                self.blobs[name].diff[...] = value
+        self._set_batches(kwargs, self.outputs, "diff", "top diff")
         changed = self._prepare()
         if start_ind >= end_ind:
             self._runtime.backward(start_ind, end_ind, params_changed=changed)

@@ -85,3 +85,21 @@ class EuclideanLoss(Layer):
         for i in range(2):
             if propagate_down[i]:
                 bottom[i].diff[...] = (1 if i == 0 else -1) * self.diff / bottom[i].num
+
+
+class LineData(Layer):
+    """A Python data layer: batches of x ~ N(0, 1) with targets y = 3x - 1 (param_str: the
+    batch size), a new batch per forward."""
+
+    def setup(self, bottom, top):
+        self.batch = int(self.param_str or 8)
+        self.rng = np.random.default_rng(0)
+
+    def reshape(self, bottom, top):
+        top[0].reshape(self.batch, 1)
+        top[1].reshape(self.batch, 1)
+
+    def forward(self, bottom, top):
+        x = self.rng.standard_normal((self.batch, 1)).astype(np.float32)
+        top[0].data[...] = x
+        top[1].data[...] = 3 * x - 1

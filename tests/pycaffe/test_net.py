@@ -273,3 +273,30 @@ def test_what_changes_after_forward_is_what_backward_uses(write):
         net.backward()
     assert fast._runtime.speculation_hits == 0
     _close(fast.params["conv"][0].diff, slow.params["conv"][0].diff)
+
+
+def test_deep_dream_style_backward_from_an_intermediate_layer(write):
+    """forward(end=L), seed L's top with its own data, backward(start=L): the data's diff is
+    the gradient of sum(seed * top) (Caffe runs backward from L down, ignoring later layers)."""
+    net = caffe.Net(write(DEPLOY.replace("name: 'deploy'", "name: 'd' force_backward: true")),
+                    caffe.TEST)
+    x = np.random.default_rng(5).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    net.blobs["data"].data[...] = x
+    out = net.forward(end="pool1")
+    assert list(out) == ["pool1"]
+    seed = net.blobs["pool1"].data.copy()
+    net.blobs["pool1"].diff[...] = seed
+    net.blobs["prob"].diff[...] = 123.0            # above the start layer: never read
+    grads = net.backward(start="pool1")
+    objective = lambda: float(np.sum(net.forward(end="pool1")["pool1"] * seed))  # noqa: E731
+    eps = 1e-2
+    for index in [(0, 0, 1, 1), (1, 2, 4, 3)]:
+        bumped = x.copy()
+        bumped[index] += eps
+        net.blobs["data"].data[...] = bumped
+        up = objective()
+        bumped[index] -= 2 * eps
+        net.blobs["data"].data[...] = bumped
+        down = objective()
+        np.testing.assert_allclose(grads["data"][index], (up - down) / (2 * eps), rtol=2e-2,
+                                   atol=1e-3)

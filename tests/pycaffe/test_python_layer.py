@@ -134,3 +134,20 @@ def test_a_model_with_a_python_layer_says_why_it_cannot_be_exported(tmp_path):
     cnet = keras_caffe.build_net(PARAM, allow_python_layers=True)
     with pytest.raises(ExportError, match=r"Python layer\(s\) \['layer'\].*numpy"):
         export_savedmodel(cnet, tmp_path / "sm")
+
+
+def test_a_python_data_layer_feeds_a_solver(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(
+        _py("data", "LineData", [], ["x", "y"], "param_str: '16'")
+        + "layer { name: 'fc' type: 'InnerProduct' bottom: 'x' top: 'fc'\n"
+          "  inner_product_param { num_output: 1 weight_filler { type: 'constant' } } }\n"
+          "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'fc' bottom: 'y' top: 'loss' }\n")
+    (tmp_path / "solver.prototxt").write_text(
+        "net: 'net.prototxt' base_lr: 0.1 momentum: 0.9 lr_policy: 'fixed' max_iter: 200 "
+        "display: 0 snapshot_after_train: false")
+    solver = caffe.SGDSolver("solver.prototxt")
+    solver.solve()
+    assert solver.net.blobs["x"].shape == (16, 1)
+    np.testing.assert_allclose(solver.net.params["fc"][0].data, [[3.0]], atol=1e-2)
+    np.testing.assert_allclose(solver.net.params["fc"][1].data, [-1.0], atol=1e-2)
