@@ -110,9 +110,11 @@ layer {{ name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2"
 layer {{ name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1" {param(learn_all)}
   inner_product_param {{ num_output: 32 weight_filler {{ type: "xavier" }} }} }}
 layer {{ name: "relu3" type: "ReLU" bottom: "ip1" top: "ip1" }}
-layer {{ name: "drop1" type: "Dropout" bottom: "ip1" top: "ip1" dropout_param {{ dropout_ratio: 0.2 }} }}
+layer {{ name: "drop1" type: "Dropout" bottom: "ip1" top: "ip1"
+  dropout_param {{ dropout_ratio: 0.2 }} }}
 layer {{ name: "fc_shape" type: "InnerProduct" bottom: "ip1" top: "fc_shape" {param(True)}
-  inner_product_param {{ num_output: {len(STYLE_LABELS)} weight_filler {{ type: "gaussian" std: 0.01 }}
+  inner_product_param {{ num_output: {len(STYLE_LABELS)}
+                        weight_filler {{ type: "gaussian" std: 0.01 }}
                         bias_filler {{ type: "constant" value: 0 }} }} }}
 layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "fc_shape" bottom: "label" top: "loss" }}
 layer {{ name: "acc" type: "Accuracy" bottom: "fc_shape" bottom: "label" top: "acc" }}

@@ -167,7 +167,8 @@ random_seed: 3
     for it in range(0, len(output), 10):
         print(f"iteration {it:3d}: first 8 test images predicted {probs[it].argmax(1)}, "
               f"p(true label) {np.round(probs[it][np.arange(8), labels8], 2)}")
-    test_net_.forward(start="conv1")
+    test_net_.forward(start="conv1")   # the data layer is skipped: same batch, same labels
+    assert np.array_equal(test_net_.blobs["label"].data[:8], test_labels[:8])
     print(f"after training:  predicted {test_net_.blobs['score'].data[:8].argmax(1)}, "
           f"labels {test_net_.blobs['label'].data[:8].astype(int)}")
     acc = test_acc[-1][1]

@@ -49,7 +49,7 @@ layer {{ name: "data" type: "Python" top: "data" top: "label"
   python_param {{ module: "shapes_layers" layer: "ShapesDataLayer"
                  param_str: "{{'batch_size': {batch_size}, 'seed': 7}}" }} }}
 layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param {{ num_output: 8 kernel_size: 5 stride: 1 weight_filler {{ type: "xavier" }} }} }}
+  convolution_param {{ num_output: 8 kernel_size: 5 weight_filler {{ type: "xavier" }} }} }}
 layer {{ name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }}
 layer {{ name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
   pooling_param {{ pool: MAX kernel_size: 2 stride: 2 }} }}
