@@ -20,10 +20,12 @@ from .graph import layout, types
 from .graph.losses import top_loss_weights
 from .graph.names import helper_name, keras_name
 from .graph.net import Blob, NetGraph
+from .graph.backward import backward_plan
 from .graph.passes import batch_norm_scale_pairs
 from .graph.shapes import check_arity, infer_shapes, node_shapes
 from .graph.shapes import input_shapes as settle_input_shapes
 from .layers.loss_weight import CaffeLossWeight
+from .layers.python_layer import CaffePythonLayer
 from .layers.stop_gradient import CaffeStopGradient
 from .proto import caffe_pb2
 from .weights import loader
@@ -228,10 +230,12 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
         for j, (top, out) in enumerate(zip(node.tops, outs)):
             if top_shapes is None:
                 # A type without a shape function (a user's converter): Keras's shape, with
-                # the batch of the first bottom.
+                # the batch of the first bottom where Keras leaves it open (a Python layer
+                # knows its tops' whole shapes).
                 batch = bottom_shapes[0][0] if bottom_shapes and bottom_shapes[0] else None
                 known = layout.to_caffe_shape(tuple(out.shape))
-                shapes[top] = (batch,) + tuple(known[1:]) if known else ()
+                shapes[top] = (known[0] if known[0] is not None else batch,) + tuple(
+                    known[1:]) if known else ()
             else:
                 shapes[top] = top_shapes[j]
             _check_shape(node, top, out, shapes[top])
@@ -269,4 +273,20 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
         if lr_mult == 0 and variable.trainable:
             variable.trainable = False
             variable._caffe_frozen = True   # a learnable blob, frozen (not a statistic)
+    _tell_python_layers_what_needs_backward(net)
     return net
+
+
+def _tell_python_layers_what_needs_backward(net: CaffeNet) -> None:
+    """A Python layer's ``backward`` gets Caffe's ``propagate_down``: which bottoms need a
+    diff (not a data layer's labels, unless force_backward)."""
+    python = {key: [l for l in ctx.keras_layers if isinstance(l, CaffePythonLayer)]
+              for key, ctx in net.contexts.items()}
+    if not any(python.values()):
+        return
+    plan = backward_plan(net.graph, {b for b, w in net.loss_terms if w},
+                         lambda node: any(v.trainable for v in net.contexts[node.key].weights)
+                         if node.key in net.contexts else False)
+    for key, layers in python.items():
+        for layer in layers:
+            layer.propagate_down = list(plan.bottom_needs.get(key, ()))

@@ -17,6 +17,7 @@ the prototxt, so that happens only where the caller allows it (``caffe.Net`` doe
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from typing import Callable
@@ -197,6 +198,8 @@ class CaffePythonLayer(keras.layers.Layer):
             impl = _start_from_config(module, layer, param_str, self.phase, self.bottom_shapes,
                                       self.n_tops)
         self.impl = impl
+        self._blobs = impl.blobs   # what forward/backward see (a net may show others)
+        self.propagate_down = [True] * len(self.bottom_shapes)   # the model sets Caffe's
         self._bottoms = [Blob(*s) for s in self.bottom_shapes]
         self._tops = [Blob() for _ in range(self.n_tops)]
         self.impl.reshape(self._bottoms, self._tops)
@@ -211,29 +214,42 @@ class CaffePythonLayer(keras.layers.Layer):
 
     def _numpy_forward(self, *arrays):
         n = len(self._bottoms)
-        self._set(arrays[:n], arrays[n:])
-        self.impl.reshape(self._bottoms, self._tops)
-        self.impl.forward(self._bottoms, self._tops)
+        with self._own_blobs():
+            self._set(arrays[:n], arrays[n:])
+            self.impl.reshape(self._bottoms, self._tops)
+            self.impl.forward(self._bottoms, self._tops)
         return [np.array(t.data, np.float32) for t in self._tops]
 
     def _numpy_backward(self, *arrays):
         n, w, t = len(self._bottoms), len(self.blob_weights), len(self._tops)
-        self._set(arrays[:n], arrays[n:n + w])
-        for top, value, diff in zip(self._tops, arrays[n + w:n + w + t], arrays[n + w + t:]):
-            top.reshape(*np.shape(value))
-            top.data[...] = value
-            top.diff[...] = diff
-        for blob in list(self._bottoms) + list(self.impl.blobs):
-            blob.diff[...] = 0
-        self.impl.backward(self._tops, [True] * n, self._bottoms)
+        with self._own_blobs():
+            self._set(arrays[:n], arrays[n:n + w])
+            for top, value, diff in zip(self._tops, arrays[n + w:n + w + t],
+                                        arrays[n + w + t:]):
+                top.reshape(*np.shape(value))
+                top.data[...] = value
+                top.diff[...] = diff
+            for blob in list(self._bottoms) + list(self._blobs):
+                blob.diff[...] = 0
+            self.impl.backward(self._tops, list(self.propagate_down), self._bottoms)
         return [np.array(b.diff, np.float32) for b in self._bottoms] + \
-            [np.array(b.diff, np.float32) for b in self.impl.blobs]
+            [np.array(b.diff, np.float32) for b in self._blobs]
+
+    @contextlib.contextmanager
+    def _own_blobs(self):
+        """The layer's ``self.blobs`` during a numpy call: blobs holding the variables'
+        values (a ``caffe.Net`` shows its persistent parameter blobs there otherwise)."""
+        shown, self.impl.blobs = self.impl.blobs, self._blobs
+        try:
+            yield
+        finally:
+            self.impl.blobs = shown
 
     def _set(self, bottoms, weights):
         for blob, value in zip(self._bottoms, bottoms):
             blob.reshape(*np.shape(value))
             blob.data[...] = value
-        for blob, value in zip(self.impl.blobs, weights):
+        for blob, value in zip(self._blobs, weights):
             blob.data[...] = value
 
     def call(self, inputs):

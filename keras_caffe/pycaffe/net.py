@@ -21,7 +21,7 @@ from ..errors import NetError
 from ..execution import write_sinks
 from ..graph import types
 from ..graph.losses import top_loss_weights
-from ..layers.python_layer import Layer
+from ..layers.python_layer import BlobVec, CaffePythonLayer, Layer
 from ..proto import caffe_pb2
 from .blobs import BlobStore, NetBlob, Params, ParamBlob
 from .hdf5_weights import load_hdf5, save_hdf5
@@ -151,8 +151,20 @@ class Net:
     @property
     def layers(self) -> list:
         if not hasattr(self, "_layers_list"):
-            self._layers_list = [NetLayer(n, self._layer_blobs(n)) for n in self._nodes]
+            self._layers_list = [self._layer(n) for n in self._nodes]
         return self._layers_list
+
+    def _layer(self, node) -> Layer:
+        """What pycaffe shows for a layer: a Python layer's own object (its ``blobs`` then
+        the net's parameter blobs), else a :class:`NetLayer`."""
+        ctx = self._cnet.contexts.get(node.key)
+        python = getattr(ctx, "param_layer", None)
+        impl = python.impl if isinstance(python, CaffePythonLayer) else \
+            getattr(self._sources.get(node.key), "impl", None)
+        if impl is None:
+            return NetLayer(node, self._layer_blobs(node))
+        impl.blobs = BlobVec(self._layer_blobs(node))
+        return impl
 
     def _layer_blobs(self, node) -> list:
         ctx = self._cnet.contexts.get(node.key)

@@ -111,8 +111,14 @@ class Runtime:
         if model is None:
             return
         self._state_before = self._non_trainable()
-        values = model([internal_feed(self.store.value(b.name)) for b in needed],
-                       training=self.training)
+        key = ("forward", start, end)
+        if key not in self._ranges:
+            import tensorflow as tf
+
+            training = self.training
+            self._ranges[key] = tf.function(lambda xs: model(xs, training=training),
+                                            reduce_retracing=True)
+        values = self._ranges[key]([internal_feed(self.store.value(b.name)) for b in needed])
         values = values if isinstance(values, (list, tuple)) else [values]
         final = {}
         for blob, value in zip(outputs, values):

@@ -151,3 +151,28 @@ def test_a_python_data_layer_feeds_a_solver(tmp_path, monkeypatch):
     assert solver.net.blobs["x"].shape == (16, 1)
     np.testing.assert_allclose(solver.net.params["fc"][0].data, [[3.0]], atol=1e-2)
     np.testing.assert_allclose(solver.net.params["fc"][1].data, [-1.0], atol=1e-2)
+
+
+def test_net_layers_gives_the_python_layer_itself_and_propagate_down_is_caffes(tmp_path):
+    net = _net(tmp_path, ("input: 'x' input_shape { dim: 4 dim: 3 }\n"
+                          "input: 'y' input_shape { dim: 4 dim: 3 }\n")
+               + _py("loss", "EuclideanLoss", ["x", "y"], ["loss"]).replace(
+                   "python_param", "loss_weight: 1 propagate_down: true propagate_down: false "
+                   "python_param"))
+    layer = net.layers[list(net._layer_names).index("loss")]
+    assert type(layer).__name__ == "EuclideanLoss" and hasattr(layer, "diff")
+    assert net.blobs["loss"].shape == (1,)          # reshape() ran at set-up, as in Caffe
+    seen = []
+    original = type(layer).backward
+
+    def spy(self, top, propagate_down, bottom):
+        seen.append(list(propagate_down))
+        return original(self, top, propagate_down, bottom)
+
+    type(layer).backward = spy
+    try:
+        net.forward()
+        net.backward()
+    finally:
+        type(layer).backward = original
+    assert seen == [[False, False]]                 # Input blobs need no diff without force

@@ -9,7 +9,10 @@ module here, whose source class declares the type (``@data_layer``) with its tra
 from __future__ import annotations
 
 import abc
+import atexit
+import gc
 import re
+import weakref
 
 import numpy as np
 
@@ -95,6 +98,10 @@ class PipelineSource(BatchSource):
         # The batch a new iterator starts at; a holder (not self) so the pipeline does not
         # keep the source alive: dropping the source stops its read-ahead.
         self._start = _Start()
+        _LIVE.add(self)
+        if not _LIVE.hooked:
+            atexit.register(_stop_all)
+            _LIVE.hooked = True
 
     def _make_dataset(self, layout: str, deferred: bool):
         """The pipeline (see ``lmdb_dataset``); it starts at ``self._start.value`` whenever
@@ -155,6 +162,21 @@ class PipelineSource(BatchSource):
     def close(self) -> None:
         """Stop reading ahead (the source can still seek and read again)."""
         self._iterator = None
+
+
+class _Live(weakref.WeakSet):
+    hooked = False
+
+
+_LIVE = _Live()
+
+
+def _stop_all() -> None:
+    """At exit, stop the pipelines' read-ahead while Python still runs (TensorFlow otherwise
+    finalises their generator threads after the interpreter and complains)."""
+    for source in list(_LIVE):
+        source._iterator, source._datasets = None, {}
+    gc.collect()
 
 
 class _Start:
