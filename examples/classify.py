@@ -21,34 +21,16 @@ except ImportError:  # run directly rather than through `keras-caffe python`
 import argparse
 import importlib.resources
 import os
-import struct
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 
-# only draws the example images (no Caffe involved)
-from keras_caffe.tools.demo_shapes import draw
+# draws and saves the example images (no Caffe involved)
+from keras_caffe.tools.demo_shapes import draw, write_png
 
 LABELS = ["circle", "square", "triangle", "cross"]
 
-
-def write_png(path, grey):
-    """A tiny 8-bit greyscale PNG writer (stdlib only)."""
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    height, width = grey.shape
-
-    def chunk(tag, data):
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    raw = b"".join(b"\x00" + row.tobytes() for row in grey)   # filter type 0 per row
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n"
-                + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw, 9))
-                + chunk(b"IEND", b""))
 
 
 def main():

@@ -26,29 +26,12 @@ import os
 import struct
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 
-# only draws the example image (no Caffe involved)
-from keras_caffe.tools.demo_shapes import CLASSES, draw
+# draws and saves the example image (no Caffe involved)
+from keras_caffe.tools.demo_shapes import CLASSES, draw, write_png
 
-
-def write_png(path, grey):
-    """A tiny 8-bit greyscale PNG writer (stdlib only)."""
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    height, width = grey.shape
-
-    def chunk(tag, data):
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    raw = b"".join(b"\x00" + row.tobytes() for row in grey)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n"
-                + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw))
-                + chunk(b"IEND", b""))
 
 
 def png_size(path):

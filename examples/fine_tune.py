@@ -25,35 +25,17 @@ except ImportError:  # run directly rather than through `keras-caffe python`
 import argparse
 import importlib.resources
 import os
-import struct
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 
-# only draws the images (no Caffe involved)
-from keras_caffe.tools.demo_shapes import draw
+# draws and saves the images (no Caffe involved)
+from keras_caffe.tools.demo_shapes import draw, write_png
 
 STYLE_LABELS = ["round", "angular"]
 BATCH, TEST_BATCH = 32, 50
 
-
-def write_png(path, grey):
-    """A tiny 8-bit greyscale PNG writer (stdlib only)."""
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    height, width = grey.shape
-
-    def chunk(tag, data):
-        return (struct.pack(">I", len(data)) + tag + data
-                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
-
-    raw = b"".join(b"\x00" + row.tobytes() for row in grey)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n"
-                + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw))
-                + chunk(b"IEND", b""))
 
 
 def write_image_list(folder, n, seed):

@@ -5,6 +5,11 @@ Made procedurally so the project ships a real classification task without any do
 
 from __future__ import annotations
 
+import os
+import struct
+import tempfile
+import zlib
+
 import numpy as np
 
 CLASSES = ("circle", "square", "triangle", "cross")
@@ -40,3 +45,28 @@ def make_batch(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.integers(0, len(CLASSES), n)
     images = np.stack([draw(int(k), rng) for k in labels])[:, None] / 255.0
     return images.astype(np.float32), labels.astype(np.int64)
+
+
+def write_png(path: str, grey: np.ndarray) -> None:
+    """An 8-bit greyscale PNG of an H,W array, written atomically; stdlib only, so the
+    examples can save the images they draw without an imaging package."""
+    grey = np.ascontiguousarray(np.clip(grey, 0, 255), dtype=np.uint8)
+    height, width = grey.shape
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    raw = b"".join(b"\x00" + row.tobytes() for row in grey)   # filter type 0 per row
+    data = (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9))
+            + chunk(b"IEND", b""))
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
