@@ -257,6 +257,10 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     sinks = [(n, types.get(n.type).sink) for n in graph.layers
              if types.get(n.type) is not None and types.get(n.type).sink is not None]
     extra += [b for node, _ in sinks for b in node.bottoms]
+    if not graph.outputs and not extra:
+        # Every blob is consumed (a net ending in Silence): Caffe's net has no outputs, but a
+        # Keras model needs one, so it computes what the top-less layers take.
+        extra = [b for n in graph.layers if not n.tops for b in n.bottoms]
     for blob in list(graph.outputs) + extra:
         t = tensors[blob]
         if input_layout == "NCHW":

@@ -3,7 +3,9 @@
 ``import keras_caffe.pycaffe as caffe`` (or ``install_as_caffe()`` and ``import caffe``) and
 a pycaffe script runs as written: ``caffe.Net`` with ``blobs``, ``params``, ``forward`` and
 ``backward`` (:mod:`.net`), the six solvers and ``get_solver`` (:mod:`.solver`),
-``caffe.Layer`` for Python layers, ``caffe.io``, ``Classifier`` and ``Detector``.
+``caffe.Layer`` for Python layers, ``caffe.io``, ``Classifier`` and ``Detector``, nets written
+in Python (``NetSpec``, ``layers``, ``params``, ``to_proto``; :mod:`.net_spec`), and, imported
+on their own as in pycaffe, ``caffe.draw`` and ``caffe.coord_map``.
 ``keras-caffe python SCRIPT [ARGS]`` runs a script that way.
 """
 
@@ -20,33 +22,12 @@ from .classifier import Classifier
 from .detector import Detector
 from .install import install_as_caffe
 from .net import Net
+from .net_spec import NetSpec, layers, params, to_proto
 from .settings import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
                      SGDSolver, get_solver)
 
 __version__ = "1.0.0"
-
-class _NotYet:
-    """Stands for a pycaffe name that comes with keras-caffe's next step: using it raises."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def _refuse(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"caffe.{self._name} is not available yet in keras-caffe: it comes with the next "
-            "step (NetSpec, caffe.draw and coord_map); write the prototxt by hand until then")
-
-    __call__ = _refuse
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        self._refuse()
-
-
-NetSpec, layers, params, to_proto = (_NotYet(n) for n in ("NetSpec", "layers", "params",
-                                                           "to_proto"))
 
 
 def layer_type_list() -> list[str]:

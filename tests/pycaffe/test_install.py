@@ -31,13 +31,18 @@ def test_import_caffe_and_its_submodules_are_this_package(caffe):
     assert "Convolution" in imported.layer_type_list() and not imported.has_nccl()
 
 
-def test_later_pieces_fail_clearly(caffe):
-    with pytest.raises(NotImplementedError, match="NetSpec is not available yet"):
-        caffe.NetSpec()
-    with pytest.raises(NotImplementedError, match="layers is not available yet"):
-        caffe.layers.Convolution
-    with pytest.raises(ImportError, match="caffe.draw is not available yet"):
-        import caffe.draw  # noqa: F401
+def test_netspec_and_coord_map_come_with_import_caffe(caffe):
+    import caffe.coord_map
+    import caffe.net_spec
+    from caffe import layers as L, params as P
+
+    assert caffe.net_spec is pycaffe.net_spec and caffe.coord_map is pycaffe.coord_map
+    assert caffe.NetSpec is pycaffe.net_spec.NetSpec and caffe.to_proto is pycaffe.to_proto
+    assert L is pycaffe.net_spec.layers and P.Pooling.AVE == 1
+    n = caffe.NetSpec()
+    n.data = L.Input(shape=dict(dim=[1, 1, 9, 9]))
+    n.conv = L.Convolution(n.data, kernel_size=3, num_output=1)
+    assert caffe.coord_map.crop(n.data, n.conv).fn.params["crop_param"]["offset"] == [1]
     with pytest.raises(AttributeError):
         caffe.no_such_thing
 
