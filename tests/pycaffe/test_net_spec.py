@@ -119,6 +119,21 @@ def test_text_is_caffes_nonlinear_auto_train_and_test_byte_for_byte():
         assert str(n.to_proto()) == want.read_text()
 
 
+def test_linreg_written_with_netspec_is_the_zoos_hand_written_message():
+    """examples/pycaffe/linreg.prototxt (written by hand in Caffe) as NetSpec calls: the
+    same message, field for field."""
+    want = read_upgraded_net(str(require(ZOO / "bvlc/examples/pycaffe/linreg.prototxt")))
+    n = caffe.NetSpec()
+    for name in ("x", "y"):
+        n[name] = L.DummyData(shape=dict(dim=[10, 3, 2]), data_filler=dict(type="gaussian"))
+    n.ipx = L.InnerProduct(n.x, num_output=10, weight_filler=dict(type="xavier"))
+    n.ipy = L.InnerProduct(n.y, num_output=10, weight_filler=dict(type="xavier"))
+    n.loss = L.Python(n.ipx, n.ipy, module="pyloss", layer="EuclideanLossLayer", loss_weight=1)
+    got = n.to_proto()
+    got.name = "LinearRegressionExample"
+    assert got == want
+
+
 def _zoo_cases():
     if not ZOO.is_dir():
         return [pytest.param(None, 0, (), id="zoo-missing",
