@@ -80,5 +80,10 @@ class WeightError(CaffeError):
         super().__init__(f"{where}: {message}")
 
 
+class DrawError(CaffeError):
+    """A net that cannot be drawn (``caffe.draw``, ``keras-caffe draw``): pydot or Graphviz's
+    ``dot`` program missing, an output format Graphviz does not write, or ``dot`` failing."""
+
+
 class DataToolError(CaffeError):
     """Bad input to a data tool; says which list file and line, or which database record."""

@@ -10,12 +10,12 @@ import os
 import sys
 
 from ..errors import CaffeError
-from . import (compute_image_mean, convert, convert_imageset, demo, dump_reference, export,
-               forward, info, python, test, time, train, upgrade, verify)
+from . import (compute_image_mean, convert, convert_imageset, demo, draw, dump_reference,
+               export, forward, info, python, test, time, train, upgrade, verify)
 from .options import UsageError
 
 # In the order ``keras-caffe --help`` lists them.
-COMMANDS = (forward, convert, info, verify, dump_reference, upgrade, convert_imageset,
+COMMANDS = (forward, convert, info, draw, verify, dump_reference, upgrade, convert_imageset,
             compute_image_mean, time, export, train, test, python, demo)
 
 
