@@ -87,3 +87,20 @@ class DrawError(CaffeError):
 
 class DataToolError(CaffeError):
     """Bad input to a data tool; says which list file and line, or which database record."""
+
+
+class LogError(CaffeError):
+    """A training log that cannot be read (``keras-caffe plot-log``): names the file, and the
+    line where one is at fault."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path, self.line, self.reason = path, line, message
+        where = path or "<log>"
+        if line is not None:
+            where += f":{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class PlotError(CaffeError):
+    """A plot that cannot be drawn: matplotlib missing (says how to install it), or nothing in
+    the input to plot."""

@@ -27,6 +27,32 @@ def atomic_path(path, suffix: str = ""):
         raise
 
 
+def move_into_place(tmp, path, replace: bool = False) -> None:
+    """Rename the finished file or folder ``tmp`` to ``path``.  An existing ``path`` is an
+    error (FileExistsError) unless ``replace``: then it is renamed aside, ``tmp`` renamed in,
+    and the old one deleted, so ``path`` is always either the old or the new one, never a mix
+    (a folder cannot be swapped in one rename: for a moment ``path`` does not exist)."""
+    import shutil
+
+    tmp, path = os.fspath(tmp), os.fspath(path)
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    if not replace:
+        raise FileExistsError(f"'{path}' already exists")
+    old = tempfile.mkdtemp(prefix="." + os.path.basename(path) + ".", suffix=".old",
+                           dir=os.path.dirname(os.path.abspath(path)))
+    aside = os.path.join(old, "old")
+    os.rename(path, aside)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(aside, path)
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def save_npz(path, arrays: dict) -> None:
     """``numpy.savez`` written atomically (and without numpy appending '.npz' to the name)."""
     import numpy as np

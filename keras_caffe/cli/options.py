@@ -44,6 +44,13 @@ def add_gpu(p) -> None:
     p.add_argument("--gpu", help="GPU id(s) or 'all' (default: CPU)")
 
 
+def add_log_dir(p) -> None:
+    """``--log_dir DIR`` (also ``--log-dir``): glog's log file, as Caffe's tools write it."""
+    caffe_flag(p, "log_dir", metavar="DIR",
+               help="also write the log, glog-style, to a file in DIR named as glog names it "
+                    "(<prog>.<host>.<user>.log.INFO.<date-time>.<pid>, linked as keras-caffe.INFO)")
+
+
 def caffe_flag(parser, name: str, **kwargs):
     """A flag in Caffe's spelling (``--resize_height``), also spelt with dashes."""
     names = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
@@ -73,18 +80,21 @@ def numbers(text: str, what: str) -> tuple[float, ...]:
         raise UsageError(f"{what}: not a list of numbers: {text!r}") from None
 
 
-def select_device(gpu) -> None:
-    """``--gpu`` like Caffe's: an id, a comma list or 'all'; without it, the CPU."""
+def select_device(gpu) -> list[int]:
+    """``--gpu`` like Caffe's: an id, a comma list or 'all'; without it, the CPU.  Returns
+    the ids of the GPUs used (empty: the CPU)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpu is None:
         if gpus:
             tf.config.set_visible_devices([], "GPU")
-        return
+        return []
     if not gpus:
         log.warning("--gpu %s: no GPU is visible to TensorFlow; running on the CPU", gpu)
-        return
-    if gpu != "all":
-        wanted = [int(i) for i in str(gpu).split(",")]
-        tf.config.set_visible_devices([gpus[i] for i in wanted], "GPU")
+        return []
+    if gpu == "all":
+        return list(range(len(gpus)))
+    wanted = [int(i) for i in str(gpu).split(",")]
+    tf.config.set_visible_devices([gpus[i] for i in wanted], "GPU")
+    return wanted

@@ -1,10 +1,12 @@
 """``keras-caffe test --model NET --weights W``: score a net over its data layers, as
-``caffe test`` does."""
+``caffe test`` does, logging its lines with glog's prefix to stderr (and with ``--log_dir`` to
+glog's file)."""
 
 from __future__ import annotations
 
+from ..solvers import glog
 from ..solvers.evaluate import evaluate
-from .options import add_gpu, select_device
+from .options import add_gpu, add_log_dir, select_device
 
 
 def add_parser(sub):
@@ -14,12 +16,15 @@ def add_parser(sub):
     p.add_argument("--iterations", type=int, default=50)
     p.add_argument("--phase", choices=("test", "train"), default="test")
     add_gpu(p)
+    add_log_dir(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    select_device(args.gpu)
-    for line in evaluate(args.model, args.weights, args.iterations, phase=args.phase):
-        print(line)
+    with glog.Sink(args.log_dir) as echo:
+        gpus = select_device(args.gpu)
+        echo(glog.line(glog.TEST_USE_GPU, f"Use GPU with device ID {gpus[0]}") if gpus
+             else glog.line(glog.TEST_USE_CPU, "Use CPU."))
+        evaluate(args.model, args.weights, args.iterations, phase=args.phase, echo=echo)
     return 0

@@ -1,9 +1,12 @@
-"""``keras-caffe train --solver S``: train as ``caffe train`` does."""
+"""``keras-caffe train --solver S``: train as ``caffe train`` does, logging Caffe's lines with
+glog's prefix to stderr (and with ``--log_dir`` to glog's file), so Caffe's
+``tools/extra/parse_log.py`` reads the log."""
 
 from __future__ import annotations
 
-from ..solvers.runner import Solver, default_echo, make_strategy
-from .options import UsageError, add_gpu, add_speed, select_device
+from ..solvers import glog
+from ..solvers.runner import Solver, make_strategy
+from .options import UsageError, add_gpu, add_log_dir, add_speed, select_device
 
 
 def add_parser(sub):
@@ -12,6 +15,7 @@ def add_parser(sub):
     p.add_argument("--weights", help="caffemodel to fine-tune from (layers matched by name)")
     p.add_argument("--snapshot", help=".solverstate to resume from")
     p.add_argument("--log", help="also write a JSON-lines log (iteration, lr, loss, outputs)")
+    add_log_dir(p)
     add_gpu(p)
     p.add_argument("--snapshot-prefix", help="override the solver's snapshot_prefix")
     p.add_argument("--snapshot-at", help="extra iterations to snapshot after, e.g. 1,2,5")
@@ -26,10 +30,18 @@ def add_parser(sub):
 def run(args) -> int:
     if args.weights and args.snapshot:
         raise UsageError("give --weights or --snapshot, not both")
-    select_device(args.gpu)
-    solver = Solver(args.solver, weights=args.weights, snapshot_prefix=args.snapshot_prefix,
-                    log_path=args.log, echo=default_echo, precision=args.precision, xla=args.xla,
-                    strategy=make_strategy(args.distribute, args.gpu),
-                    snapshot_at=[int(i) for i in (args.snapshot_at or "").split(",") if i])
-    solver.solve(resume=args.snapshot)
+    with glog.Sink(args.log_dir) as echo:
+        gpus = select_device(args.gpu)
+        echo(glog.line(glog.TRAIN_USING_GPUS, f"Using GPUs {', '.join(map(str, gpus))}") if gpus
+             else glog.line(glog.TRAIN_USE_CPU, "Use CPU."))
+        solver = Solver(args.solver, weights=args.weights, snapshot_prefix=args.snapshot_prefix,
+                        log_path=args.log, echo=echo, precision=args.precision, xla=args.xla,
+                        strategy=make_strategy(args.distribute, args.gpu),
+                        snapshot_at=[int(i) for i in (args.snapshot_at or "").split(",") if i])
+        if args.snapshot:
+            echo(glog.line(glog.RESUMING, f"Resuming from {args.snapshot}"))
+            solver.restore(args.snapshot)
+        echo(glog.line(glog.STARTING, "Starting Optimization"))
+        solver.solve()
+        echo(glog.line(glog.TRAIN_DONE, "Optimization Done."))
     return 0

@@ -208,6 +208,29 @@ class Params:
             np.copyto(array, new)
             np.copyto(synced, new)
 
+    def unexposed_values(self, pairs) -> list:
+        """``(variable, layout, value)`` for each ``(variable, layout)`` pair whose data is
+        not exposed: the values before a step (tensors, no copy to numpy), so that
+        :meth:`record_steps` can leave its diffs too."""
+        seen, out = set(self._data), []
+        for variable, blob_layout in pairs:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                out.append((variable, blob_layout, _snapshot(variable)))
+        return out
+
+    def record_steps(self, befores: list) -> None:
+        """After a step: the diff of each parameter in ``befores`` (from
+        :meth:`unexposed_values`) is the step taken, old - new, as :meth:`download` leaves it
+        for exposed ones; kept in the variable's layout until a script asks for it."""
+        for variable, blob_layout, old in befores:
+            entry = self._diff_entry(variable, blob_layout)
+            step = old - _snapshot(variable)
+            if entry[2] is not None:
+                entry[2][...] = np.asarray(blob_layout.to_caffe(np.asarray(step)), np.float32)
+            else:
+                entry[3] = step
+
     def expose_data_of_diffs(self) -> None:
         """Expose the data of every parameter whose diff is exposed (a solver step then
         knows the old value for the diff it leaves)."""
@@ -229,6 +252,13 @@ class Params:
             if entry[2] is not None:
                 entry[2][...] = 0
             entry[3] = None
+
+
+def _snapshot(variable):
+    """The variable's current value as a tensor that later assignments leave unchanged."""
+    import keras
+
+    return keras.ops.copy(variable.value)
 
 
 class ParamBlob(Blob):

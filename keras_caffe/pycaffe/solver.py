@@ -68,18 +68,27 @@ class Solver(_Runner):
     # -- stepping ------------------------------------------------------------------------
     def step(self, iterations: int = 1) -> None:
         """Run ``iterations`` iterations (with Caffe's display, tests and snapshots)."""
+        self._start_steps()
         for _ in range(int(iterations)):
             nets = [self.net] + self.test_nets
             for net in nets:
                 net._params.expose_data_of_diffs()
                 net._prepare()
+            # the diffs a script reads only after the step hold it too, as Caffe's do
+            befores = self.net._params.unexposed_values(self._param_pairs())
             if self._callbacks:
                 self._step_with_callbacks()
             else:
-                super().step(1)
+                self._iteration()
             self.net._params.download(updates=True)
+            self.net._params.record_steps(befores)
             for net in nets[1:]:
                 net._params.download()
+
+    def _param_pairs(self) -> list:
+        """(variable, blob layout) of every parameter blob of the training net."""
+        return [pair for ctx in self.net._cnet.param_contexts
+                for pair in zip(ctx.weights, ctx.blob_layouts)]
 
     def _step_with_callbacks(self) -> None:
         """One iteration as Caffe's ``Solver::Step`` with callbacks: on_start, the forward

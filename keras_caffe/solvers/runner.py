@@ -5,6 +5,10 @@ One iteration = ``iter_size`` forward/backward passes on successive batches, the
 gradients summed, then one optimizer step (Caffe's clip -> normalize -> regularize ->
 update, see :mod:`keras_caffe.solvers.base`).  The loss of an iteration is the mean of its
 passes' objectives; the displayed loss is smoothed over ``average_loss`` iterations.
+
+What it prints are Caffe's log lines with glog's prefix (:mod:`.glog`), at the iterations
+Caffe prints them: ``display``, ``test_interval`` / ``test_initialization``, snapshots, and
+the last display and test after ``max_iter``.  ``echo`` receives each whole line.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..execution import objective
 from ..errors import NetError
 from ..proto import caffe_pb2
 from ..proto.upgrade import read_upgraded_solver
+from . import glog
 from . import snapshot as snapshots
 from .factory import optimizer_from_solver
 from .lr_policies import CaffeLearningRate
@@ -81,6 +86,10 @@ class Solver:
         self.log_file = open(log_path, "a") if log_path and self.chief else None
         self._losses = deque(maxlen=max(1, self.param.average_loss))
         self._step_fn = None
+        self._timer = time.perf_counter()   # Caffe's iteration_timer_ and iterations_last_
+        self._iterations_last = 0
+        if isinstance(weights, (str, os.PathLike)):
+            self._info(glog.FINETUNING, f"Finetuning from {os.fspath(weights)}")
 
     # ------------------------------------------------------------------ building
     def _build(self, spec, weights=None, share_with=None, seed=0):
@@ -164,24 +173,34 @@ class Solver:
         return tf.function(step, jit_compile=self.xla or None)
 
     def step(self, iterations: int = 1) -> None:
-        """Run ``iterations`` solver iterations (with display, tests and snapshots)."""
+        """Run ``iterations`` solver iterations (with display, tests and snapshots), as
+        Caffe's ``Solver::Step``: the displayed loss is smoothed over this call's iterations."""
+        self._start_steps()
+        for _ in range(iterations):
+            self._iteration()
+
+    def _start_steps(self) -> None:
+        """What Caffe's ``Step`` does first: forget the smoothed loss, start the timer."""
+        self._losses.clear()
+        self._timer = time.perf_counter()
+
+    def _iteration(self) -> None:
         if self._step_fn is None:
             self._step_fn = self._make_step()
-        for _ in range(iterations):
-            if self._should_test():
-                self.test_all()
-            batches = [self._next_inputs(self.train) for _ in range(self.param.iter_size)]
-            start = time.perf_counter()
-            lr = self.schedule.value(self.iter)  # Caffe's rate, computed as Caffe does
-            losses, outputs = self._step_fn(batches)
-            outputs = self._stepped(outputs)
-            loss = float(np.mean(losses.numpy()))
-            self._losses.append(loss)
-            self._report(lr, loss, outputs, time.perf_counter() - start)
-            self.iter += 1
-            if ((self.param.snapshot and self.iter % self.param.snapshot == 0)
-                    or self.iter in self.extra_snapshots):  # once, even when both ask
-                self.snapshot()
+        if self._should_test():
+            self.test_all()
+        batches = [self._next_inputs(self.train) for _ in range(self.param.iter_size)]
+        start = time.perf_counter()
+        lr = self.schedule.value(self.iter)  # Caffe's rate, computed as Caffe does
+        losses, outputs = self._step_fn(batches)
+        outputs = self._stepped(outputs)
+        loss = float(np.mean(losses.numpy()))
+        self._losses.append(loss)
+        self._report(lr, loss, outputs, time.perf_counter() - start)
+        self.iter += 1
+        if ((self.param.snapshot and self.iter % self.param.snapshot == 0)
+                or self.iter in self.extra_snapshots):  # once, even when both ask
+            self.snapshot()
 
     def _should_test(self) -> bool:
         interval = self.param.test_interval
@@ -194,34 +213,56 @@ class Solver:
     def solve(self, resume: str | None = None) -> None:
         """Train to ``max_iter`` (optionally resuming from a .solverstate), then test and
         snapshot as Caffe does at the end."""
+        self._info(glog.SOLVING, f"Solving {self.train.graph.name}")
+        self._info(glog.LR_POLICY, f"Learning Rate Policy: {self.param.lr_policy}")
         if resume:
+            self._info(glog.RESTORING, f"Restoring previous solver status from {resume}")
             self.restore(resume)
-        self.echo(f"Solving {self.train.graph.name or 'net'}")
-        self.echo(f"Learning Rate Policy: {self.param.lr_policy}")
         self.step(max(0, self.param.max_iter - self.iter))
         if self.param.snapshot_after_train and (not self.param.snapshot or
                                                 self.iter % self.param.snapshot != 0):
             self.snapshot()
+        if self.param.display and self.iter % self.param.display == 0:
+            # Caffe's last display: the train net's loss on one more batch, forward only.
+            outputs = self.train.model(self._next_inputs(self.train), training=True)
+            self._losses.append(net_loss(self.train, outputs))
+            self._info(glog.FINAL_LOSS, f"Iteration {self.iter}, loss = "
+                       f"{glog.number(np.mean(self._losses))}")
         if self.tests and self.param.test_interval and self.iter % self.param.test_interval == 0:
             self.test_all()
-        self.echo("Optimization Done.")
+        self._info(glog.SOLVER_DONE, "Optimization Done.")
         if self.log_file:
             self.log_file.close()
             self.log_file = None
 
     # ------------------------------------------------------------------ reporting
+    def _info(self, where: str, message: str) -> None:
+        """Log ``message`` as Caffe logs it at ``where`` (glog's prefix, then the message)."""
+        self.echo(glog.line(where, message))
+
     def _report(self, lr, loss, outputs, seconds):
+        """Caffe's lines for the iteration just run (display, then ApplyUpdate's), and the
+        JSON-lines record."""
         smoothed = float(np.mean(self._losses))
-        display = self.param.display and self.iter % self.param.display == 0
-        if not display and not self.log_file:
-            return
-        values = {k: np.asarray(v) for k, v in outputs.items()}
-        weights = {b.name: w for b, w in self.train.loss_terms}
+        display = bool(self.param.display) and self.iter % self.param.display == 0
+        values = ({k: np.asarray(v) for k, v in outputs.items()}
+                  if display or self.log_file else {})
         if display:
-            self.echo(f"Iteration {self.iter} ({seconds:.3f} s), loss = {smoothed:.6g}")
-            for line in _output_lines("Train", values, weights):
-                self.echo(line)
-            self.echo(f"Iteration {self.iter}, lr = {lr:.6g}")
+            lapse = time.perf_counter() - self._timer
+            per_s = (self.iter - self._iterations_last) / (lapse or 1)
+            self._info(glog.DISPLAY, f"Iteration {self.iter} ({glog.number(per_s)} iter/s, "
+                       f"{glog.number(lapse)}s/{self.param.display} iters), loss = "
+                       f"{glog.number(smoothed)}")
+            self._timer, self._iterations_last = time.perf_counter(), self.iter
+            for text in _output_lines("Train", self.train, values):
+                self._info(glog.TRAIN_OUTPUT, text)
+        step = self.schedule.current_step(self.iter)
+        if self.schedule.policy == "multistep" and step > self.schedule.current_step(self.iter - 1):
+            self._info(glog.MULTISTEP, f"MultiStep Status: Iteration {self.iter}, step = {step}")
+        if display:
+            self._info(glog.LR, f"Iteration {self.iter}, lr = {glog.number(lr)}")
+        if not self.log_file:
+            return
         self._log({"iteration": self.iter, "lr": lr, "loss": loss, "smoothed_loss": smoothed,
                    "seconds": seconds,
                    "outputs": {k: _jsonable(v) for k, v in values.items()}})
@@ -241,16 +282,18 @@ class Solver:
         """Average each output of test net ``index`` over ``test_iter`` batches."""
         cnet = self.tests[index]
         iterations = self.param.test_iter[index]
-        self.echo(f"Iteration {self.iter}, Testing net (#{index})")
-        sums = None
+        self._info(glog.TESTING, f"Iteration {self.iter}, Testing net (#{index})")
+        sums, loss = None, 0.0
         for _ in range(iterations):
             outs = cnet.model(self._next_inputs(cnet), training=False)
             values = {k: np.asarray(v, np.float64) for k, v in outs.items()}
+            loss += net_loss(cnet, values)
             sums = values if sums is None else {k: sums[k] + v for k, v in values.items()}
         means = {k: v / max(iterations, 1) for k, v in (sums or {}).items()}
-        weights = {b.name: w for b, w in cnet.loss_terms}
-        for line in _output_lines("Test", means, weights):
-            self.echo(line)
+        if self.param.test_compute_loss:
+            self._info(glog.TEST_LOSS, f"Test loss: {glog.number(loss / max(iterations, 1))}")
+        for text in _output_lines("Test", cnet, means):
+            self._info(glog.TEST_OUTPUT, text)
         self._log({"iteration": self.iter, "test_net": index,
                    "outputs": {k: _jsonable(v) for k, v in means.items()}})
         return means
@@ -267,8 +310,9 @@ class Solver:
                  "current_step": self.schedule.current_step(self.iter - 1) if self.iter else 0}
         model_path, state_path = snapshots.write(self.train, self.optimizer, self.iter, self.prefix,
                                                  extra)
-        self.echo(f"Snapshotting to binary proto file {model_path}")
-        self.echo(f"Snapshotting solver state to binary proto file {state_path}")
+        self._info(glog.SNAPSHOT_MODEL, f"Snapshotting to binary proto file {model_path}")
+        self._info(glog.SNAPSHOT_STATE,
+                   f"Snapshotting solver state to binary proto file {state_path}")
         return model_path, state_path
 
     def restore(self, path: str) -> None:
@@ -278,7 +322,7 @@ class Solver:
             learned = os.path.join(os.path.dirname(path), os.path.basename(learned))
         if learned:
             self.train.load_blobs(read_weights(learned), path=learned)
-        self.iter = state.iter
+        self.iter = self._iterations_last = state.iter
         self.optimizer.iterations.assign(state.iter)
         snapshots.restore_history(self.train, self.optimizer, state)
         for key, source in self.sources[id(self.train)].items():
@@ -287,7 +331,6 @@ class Solver:
                 source.restore(saved)
             else:  # a Caffe-written state: Caffe's readers also restart (we approximate it)
                 source.seek(state.iter * self.param.iter_size)
-        self.echo(f"Restoring previous solver status from {path} (iteration {self.iter})")
 
 
 def _is_chief(strategy) -> bool:
@@ -314,19 +357,22 @@ def make_strategy(kind: str | None, gpu: str | None = None):
     raise ValueError(f"unknown distribution {kind!r}")
 
 
-def output_line(name: str, value: float, weight: float = 0.0) -> str:
-    """``name = value``, and for a weighted top Caffe's ``(* w = w*value loss)``."""
-    line = f"{name} = {float(value):.6g}"
-    if weight:
-        line += f" (* {weight:g} = {weight * float(value):.6g} loss)"
-    return line
+def net_loss(cnet, outputs: dict) -> float:
+    """Caffe's loss of one forward pass (``Net::Forward(&loss)``): every weighted top's sum
+    times its weight."""
+    return sum(float(w) * float(np.sum(np.asarray(outputs[b.name], np.float64)))
+               for b, w in cnet.loss_terms if b.name in outputs)
 
 
-def _output_lines(kind, values, weights):
+def _output_lines(kind, cnet, values):
+    """Caffe's ``    Train net output #k: name = v (* w = x loss)`` messages: every element
+    of every net output (the unconsumed tops, by name), numbered on."""
+    weights = {b.name: w for b, w in cnet.loss_terms}
     lines, k = [], 0
-    for name, value in values.items():
-        for x in np.ravel(value)[:64]:
-            lines.append(f"    {kind} net output #{k}: {output_line(name, x, weights.get(name))}")
+    for name in (b.name for b in cnet.graph.outputs if b.name in values):
+        for x in np.ravel(values[name]):
+            lines.append(f"    {kind} net output #{k}: "
+                         f"{glog.output_line(name, x, weights.get(name, 0.0))}")
             k += 1
     return lines
 

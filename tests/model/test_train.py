@@ -135,7 +135,8 @@ def test_caffe_test_averages_outputs(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert cli.main(["test", "--model", "net.prototxt", "--weights", "snap/tiny_iter_10.caffemodel",
                      "--iterations", "2"]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = [l.partition("] ")[2] for l in capsys.readouterr().err.splitlines()
+           if "caffe.cpp:" in l]   # caffe test's glog lines, on stderr
     acc = [l for l in out if l.startswith("acc = ")]
     assert len(acc) == 1 and 0.0 <= float(acc[0].split("=")[1]) <= 1.0
     assert any(l.startswith("loss = ") and "(* 1 = " in l for l in out)

@@ -91,6 +91,25 @@ def test_diffs_after_a_step_hold_the_step_taken(make):
                                atol=1e-7)
 
 
+def test_diffs_first_read_after_a_step_hold_the_step_taken(make):
+    """Caffe leaves every parameter's last update in its diff, whether or not the script
+    looked at the parameter before the step."""
+    watched, unwatched = make(), make()
+    before = {(name, i): blob.data.copy() for name, blobs in watched.net.params.items()
+              for i, blob in enumerate(blobs)}
+    watched.step(2)
+    unwatched.step(2)
+    for (name, i), old in before.items():
+        np.testing.assert_allclose(unwatched.net.params[name][i].diff,
+                                   watched.net.params[name][i].diff, rtol=1e-5, atol=1e-8)
+        assert np.abs(unwatched.net.params[name][i].diff).max() > 0, (name, i)
+    unwatched.step(1)
+    old = unwatched.net.params["ip"][0].data.copy()
+    unwatched.step(1)
+    np.testing.assert_allclose(unwatched.net.params["ip"][0].diff,
+                               old - unwatched.net.params["ip"][0].data, rtol=1e-6, atol=1e-7)
+
+
 def test_writes_into_params_between_steps_are_trained_from(make):
     solver = make()
     solver.net.params["conv"][1].data[...] = 100.0
