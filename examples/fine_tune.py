@@ -2,15 +2,20 @@
 
 The bundled ShapesNet (trained on circle / square / triangle / cross) stands in for
 CaffeNet, and "round or angular?" (circle vs. square, triangle and cross) for Flickr Style.
-The script writes the images as PNG files with ImageData list files, writes a train/test
-prototxt in which the last InnerProduct (``ip2``, 4 outputs) is replaced by a new layer
-``fc_shape`` with 2 outputs, and trains it
+The script writes the images as PNG files with ImageData list files and defines the nets
+with ``caffe.NetSpec`` as the notebook's ``caffenet()`` / ``style_net()`` do: ShapesNet's
+layers under their own names, and in place of the last InnerProduct (``ip2``, 4 outputs) a
+new one, ``fc_shape`` with 2 outputs and its own ``param`` (always learning), so that
+``net.copy_from(shapes_net.caffemodel)`` brings the weights of every layer but that one.
+It checks that a ShapesNet built from the same function computes what the style net does
+up to ``ip1``, then trains the new net
 
 1. with only the new classifier learning (the other layers at ``lr_mult: 0``), once from
    the ShapesNet weights (``solver.net.copy_from(...)``) and once from scratch;
 2. then end to end (every layer learning), each from where step 1 left it.
 
-The nets are evaluated with ``caffe.Net(..., caffe.TEST)`` on held-out images.
+The nets are evaluated with ``caffe.Net(..., caffe.TEST)`` on held-out images; the loss
+curves of the pretrained and the scratch runs go to ``fine_tune_loss.png``.
 
     keras-caffe python examples/fine_tune.py [--out DIR] [--iters N]
 """
@@ -22,6 +27,8 @@ except ImportError:  # run directly rather than through `keras-caffe python`
     install_as_caffe()
     import caffe
 
+from caffe import layers as L
+
 import argparse
 import importlib.resources
 import os
@@ -31,11 +38,12 @@ import tempfile
 import numpy as np
 
 # draws and saves the images (no Caffe involved)
-from keras_caffe.tools.demo_shapes import draw, write_png
+from keras_caffe.tools.demo_shapes import CLASSES, draw, write_png
+from outputs import pyplot, save_figure, write_text   # examples/outputs.py
+from shapes_layers import shapes_net_body              # examples/shapes_layers.py
 
 STYLE_LABELS = ["round", "angular"]
 BATCH, TEST_BATCH = 32, 50
-
 
 
 def write_image_list(folder, n, seed):
@@ -50,63 +58,60 @@ def write_image_list(folder, n, seed):
         path = os.path.join(folder, f"{i:04d}.png")
         write_png(path, np.round(draw(kind, rng)))
         lines.append(f"{path} {style}")
-    list_file = folder + ".txt"
-    with open(list_file, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return list_file
+    return write_text(folder + ".txt", "\n".join(lines) + "\n")
 
 
-def param(learn, blobs=2):
-    """The notebook's weight_param and bias_param, or frozen_param (lr_mult 0)."""
-    if not learn:
-        return " ".join(["param { lr_mult: 0 }"] * blobs)
-    weight, bias = "param { lr_mult: 1 decay_mult: 1 }", "param { lr_mult: 2 decay_mult: 0 }"
-    return weight if blobs == 1 else f"{weight} {bias}"
+weight_param = dict(lr_mult=1, decay_mult=1)
+bias_param = dict(lr_mult=2, decay_mult=0)
+learned_param = [weight_param, bias_param]
+frozen_param = [dict(lr_mult=0)] * 2
 
 
-def shapes_style_net(source, batch_size, train=True, learn_all=False):
-    """ShapesNet with an ImageData input and a new 2-way classifier ``fc_shape`` (which
-    always learns); ``learn_all``: the pretrained layers learn too."""
-    phase = "TRAIN" if train else "TEST"
-    return f"""name: "ShapesStyleNet"
-layer {{ name: "data" type: "ImageData" top: "data" top: "label"
-  include {{ phase: {phase} }}
-  transform_param {{ scale: 0.00392156862745098 mirror: {str(train).lower()} }}
-  image_data_param {{ source: "{source}" batch_size: {batch_size} is_color: false
-                     shuffle: {str(train).lower()} }} }}
-layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1" {param(learn_all)}
-  convolution_param {{ num_output: 8 kernel_size: 5 weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }}
-layer {{ name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
-  pooling_param {{ pool: MAX kernel_size: 3 stride: 2 }} }}
-layer {{ name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" {param(learn_all, 1)}
-  convolution_param {{ num_output: 16 kernel_size: 3 pad: 1 bias_term: false
-                      weight_filler {{ type: "msra" }} }} }}
-layer {{ name: "bn2" type: "BatchNorm" bottom: "conv2" top: "conv2"
-  param {{ lr_mult: 0 }} param {{ lr_mult: 0 }} param {{ lr_mult: 0 }} }}
-layer {{ name: "scale2" type: "Scale" bottom: "conv2" top: "conv2" {param(learn_all)}
-  scale_param {{ bias_term: true }} }}
-layer {{ name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }}
-layer {{ name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2"
-  pooling_param {{ pool: AVE kernel_size: 3 stride: 2 }} }}
-layer {{ name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1" {param(learn_all)}
-  inner_product_param {{ num_output: 32 weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "relu3" type: "ReLU" bottom: "ip1" top: "ip1" }}
-layer {{ name: "drop1" type: "Dropout" bottom: "ip1" top: "ip1"
-  dropout_param {{ dropout_ratio: 0.2 }} }}
-layer {{ name: "fc_shape" type: "InnerProduct" bottom: "ip1" top: "fc_shape" {param(True)}
-  inner_product_param {{ num_output: {len(STYLE_LABELS)}
-                        weight_filler {{ type: "gaussian" std: 0.01 }}
-                        bias_filler {{ type: "constant" value: 0 }} }} }}
-layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "fc_shape" bottom: "label" top: "loss" }}
-layer {{ name: "acc" type: "Accuracy" bottom: "fc_shape" bottom: "label" top: "acc" }}
-"""
+def shapes_net(data, label=None, train=True, num_classes=4, classifier_name="ip2",
+               learn_all=False):
+    """ShapesNet as a NetSpec (the layers of the bundled shapes_net.prototxt, so that
+    ``copy_from`` finds its weights by name), as the notebook's ``caffenet()`` writes
+    CaffeNet.  The classifier, named ``classifier_name``, always learns; the other layers
+    learn only with ``learn_all``.  Returns the net as text."""
+    n = caffe.NetSpec()
+    n.data = data
+    param = learned_param if learn_all else frozen_param
+    shapes_net_body(n, n.data, param)      # conv1 ... pool2
+    n.ip1 = L.InnerProduct(n.pool2, num_output=32, param=param,
+                           weight_filler=dict(type="xavier"))
+    n.relu3 = L.ReLU(n.ip1, in_place=True)
+    if train:
+        n.drop1 = classifier_input = L.Dropout(n.relu3, in_place=True, dropout_ratio=0.2)
+    else:
+        classifier_input = n.relu3
+    # always learn the classifier (param=learned_param)
+    classifier = L.InnerProduct(classifier_input, num_output=num_classes,
+                                param=learned_param,
+                                weight_filler=dict(type="gaussian", std=0.01),
+                                bias_filler=dict(type="constant", value=0))
+    # give it the name asked for: a new name means new weights (copy_from skips it)
+    n[classifier_name] = classifier
+    if not train:
+        n.probs = L.Softmax(classifier)
+    if label is not None:
+        n.label = label
+        n.loss = L.SoftmaxWithLoss(classifier, n.label)
+        n.acc = L.Accuracy(classifier, n.label)
+    return str(n.to_proto())
+
+
+def style_net(source, batch_size, train=True, learn_all=False):
+    """ShapesNet reading an ImageData list, with a new 2-way classifier ``fc_shape``."""
+    style_data, style_label = L.ImageData(
+        transform_param=dict(scale=1. / 255, mirror=train), source=source,
+        batch_size=batch_size, is_color=False, shuffle=train, ntop=2)
+    return shapes_net(style_data, style_label, train=train, num_classes=len(STYLE_LABELS),
+                      classifier_name="fc_shape", learn_all=learn_all)
 
 
 def solver(folder, name, train_net_path, base_lr=0.01):
-    path = os.path.join(folder, name + "_solver.prototxt")
-    with open(path, "w") as f:
-        f.write(f"""train_net: "{train_net_path}"
+    return write_text(os.path.join(folder, name + "_solver.prototxt"), f"""\
+train_net: "{train_net_path}"
 type: "SGD"
 base_lr: {base_lr}
 lr_policy: "step" gamma: 0.1 stepsize: 20000
@@ -118,7 +123,6 @@ snapshot: 0
 snapshot_prefix: "{os.path.join(folder, name)}"
 random_seed: 1
 """)
-    return path
 
 
 def run_solvers(niter, solvers, folder, disp_interval=10):
@@ -149,6 +153,23 @@ def eval_net(test_net_path, weights, test_iters):
     return accuracy / test_iters
 
 
+def plot_losses(classifier_only, end_to_end, path):
+    """The notebook's loss plots: pretrained vs. scratch, for each stage."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, losses, title in ((axes[0], classifier_only, "classifier only"),
+                              (axes[1], end_to_end, "end to end")):
+        for name, loss in losses.items():
+            ax.plot(loss, label=name.replace("_all", ""))
+        ax.set_title(title)
+        ax.set_xlabel("Iteration #")
+        ax.legend()
+    axes[0].set_ylabel("Loss")
+    save_figure(fig, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="output folder (default: a temp dir)")
@@ -166,29 +187,40 @@ def main():
           f"labels {STYLE_LABELS}")
 
     def net_file(name, text):
-        path = os.path.join(out, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return write_text(os.path.join(out, name), text)
 
-    frozen_train = net_file("style_train.prototxt", shapes_style_net(train_list, BATCH))
+    frozen_train = net_file("style_train.prototxt", style_net(train_list, BATCH))
     all_train = net_file("style_train_all.prototxt",
-                         shapes_style_net(train_list, BATCH, learn_all=True))
-    test_net = net_file("style_test.prototxt",
-                        shapes_style_net(test_list, TEST_BATCH, train=False))
+                         style_net(train_list, BATCH, learn_all=True))
+    test_net = net_file("style_test.prototxt", style_net(test_list, TEST_BATCH, train=False))
+
+    # -- ShapesNet and the untrained style net agree up to ip1 -----------------------------
+    deploy = net_file("shapes_deploy.prototxt",
+                      shapes_net(L.DummyData(shape=dict(dim=[1, 1, 28, 28])), train=False))
+    shapes = caffe.Net(deploy, weights, caffe.TEST)
+    untrained = caffe.Net(test_net, weights, caffe.TEST)
+    untrained.forward()
+    image, label = untrained.blobs["data"].data[0], int(untrained.blobs["label"].data[0])
+    shapes.blobs["data"].data[0] = image
+    p_shapes = shapes.forward(start="conv1")["probs"][0]
+    p_style = untrained.blobs["probs"].data[0]
+    print(f"first test image ({STYLE_LABELS[label]}): ShapesNet says "
+          f"{CLASSES[p_shapes.argmax()]} ({p_shapes.max():.2f}), the untrained style net "
+          f"{STYLE_LABELS[p_style.argmax()]} ({p_style.max():.2f})")
+    error = float(((untrained.blobs["ip1"].data[0] - shapes.blobs["ip1"].data[0]) ** 2).sum())
+    print(f"squared difference of ip1, style net vs ShapesNet: {error:.1e}")
+    conv1 = shapes.params["conv1"][0].data.copy()
+    del untrained
 
     # -- 1. only the new classifier learns -------------------------------------------------
     style_solver = caffe.get_solver(solver(out, "pretrained", frozen_train))
     style_solver.net.copy_from(weights)   # the ShapesNet weights, by layer name (not ip2)
     scratch_style_solver = caffe.get_solver(solver(out, "scratch", frozen_train))
-    shapes_net = caffe.Net(str(importlib.resources.files("keras_caffe") / "examples_data"
-                               / "shapes_net.prototxt"), weights, caffe.TEST)
-    conv1 = shapes_net.params["conv1"][0].data.copy()
     print("copied from ShapesNet: conv1 weights equal:",
           np.array_equal(style_solver.net.params["conv1"][0].data, conv1))
     print(f"Running solvers for {args.iters} iterations (classifier only)...")
     solvers = [("pretrained", style_solver), ("scratch", scratch_style_solver)]
-    _, _, stage1 = run_solvers(args.iters, solvers, out)
+    loss1, _, stage1 = run_solvers(args.iters, solvers, out)
     conv1_kept = np.array_equal(style_solver.net.params["conv1"][0].data, conv1)
     print("after classifier-only training, conv1 (lr_mult 0) unchanged:", conv1_kept)
     del style_solver, scratch_style_solver, solvers
@@ -204,7 +236,7 @@ def main():
         s.net.copy_from(w)
         end_to_end.append((name + "_all", s))
     print(f"Running solvers for {args.iters} iterations (end to end)...")
-    _, _, stage2 = run_solvers(args.iters, end_to_end, out)
+    loss2, _, stage2 = run_solvers(args.iters, end_to_end, out)
     del end_to_end
     tuned = caffe.Net(test_net, stage2["pretrained_all"], caffe.TEST)
     conv1_moved = float(np.abs(tuned.params["conv1"][0].data - conv1).max())
@@ -215,6 +247,8 @@ def main():
 
     print(f"fine-tuned accuracy: pretrained {100 * acc2['pretrained_all']:.1f}%, "
           f"scratch {100 * acc2['scratch_all']:.1f}%")
+    plot_losses(loss1, loss2, os.path.join(out, "fine_tune_loss.png"))
+    assert error < 1e-8, error
     assert conv1_kept, "the frozen conv1 changed"
     assert conv1_moved > 0, "conv1 did not learn end to end"
     assert acc1["pretrained"] > acc1["scratch"], acc1

@@ -2,9 +2,12 @@
 
 Drawn shapes (circle / square / triangle / cross, 28x28 grey) stand in for MNIST.  The
 script writes them into train and test LMDBs of ``Datum`` records (``caffe.io.array_to_datum``
-and the ``lmdb`` package, as ``convert_imageset`` would), writes a LeNet train/test prototxt
-and a solver prototxt by hand, then trains with ``caffe.SGDSolver`` one ``step`` at a time,
-recording the training loss and testing from Python every few iterations.
+and the ``lmdb`` package, as ``convert_imageset`` would), defines LeNet in Python with
+``caffe.NetSpec`` (``L.Data`` reading an LMDB, ``transform_param`` scaling to [0, 1]) and
+writes its train and test prototxt with ``str(n.to_proto())``, writes the solver as text,
+then trains with ``caffe.SGDSolver`` one ``step`` at a time, recording the training loss and
+testing from Python every few iterations.  It plots the train loss and the test accuracy
+(``lenet_training.png``).
 
     keras-caffe python examples/lenet.py [--out DIR] [--iters N]
 """
@@ -16,6 +19,8 @@ except ImportError:  # run directly rather than through `keras-caffe python`
     install_as_caffe()
     import caffe
 
+from caffe import layers as L, params as P
+
 import argparse
 import os
 import sys
@@ -26,6 +31,7 @@ import numpy as np
 
 # only draws the training and test images (no Caffe involved)
 from keras_caffe.tools.demo_shapes import CLASSES, draw
+from outputs import pyplot, save_figure, write_text   # examples/outputs.py
 
 TRAIN_BATCH, TEST_BATCH = 64, 100
 
@@ -44,27 +50,41 @@ def write_lmdb(path, n, seed):
     return labels
 
 
-def lenet(source, batch_size):
-    """The notebook's LeNet (written out as NetSpec would write it), with 4 outputs."""
-    return f"""name: "LeNet"
-layer {{ name: "data" type: "Data" top: "data" top: "label"
-  transform_param {{ scale: 0.00390625 }}
-  data_param {{ source: "{source}" batch_size: {batch_size} backend: LMDB }} }}
-layer {{ name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param {{ num_output: 20 kernel_size: 5 weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1"
-  pooling_param {{ pool: MAX kernel_size: 2 stride: 2 }} }}
-layer {{ name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
-  convolution_param {{ num_output: 50 kernel_size: 5 weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2"
-  pooling_param {{ pool: MAX kernel_size: 2 stride: 2 }} }}
-layer {{ name: "fc1" type: "InnerProduct" bottom: "pool2" top: "fc1"
-  inner_product_param {{ num_output: 500 weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "relu1" type: "ReLU" bottom: "fc1" top: "fc1" }}
-layer {{ name: "score" type: "InnerProduct" bottom: "fc1" top: "score"
-  inner_product_param {{ num_output: {len(CLASSES)} weight_filler {{ type: "xavier" }} }} }}
-layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "score" bottom: "label" top: "loss" }}
-"""
+def lenet(lmdb_path, batch_size):
+    """The notebook's LeNet: a series of linear and simple nonlinear transformations, with
+    one output per shape class."""
+    n = caffe.NetSpec()
+    n.data, n.label = L.Data(batch_size=batch_size, backend=P.Data.LMDB, source=lmdb_path,
+                             transform_param=dict(scale=1. / 255), ntop=2)
+    n.conv1 = L.Convolution(n.data, kernel_size=5, num_output=20,
+                            weight_filler=dict(type="xavier"))
+    n.pool1 = L.Pooling(n.conv1, kernel_size=2, stride=2, pool=P.Pooling.MAX)
+    n.conv2 = L.Convolution(n.pool1, kernel_size=5, num_output=50,
+                            weight_filler=dict(type="xavier"))
+    n.pool2 = L.Pooling(n.conv2, kernel_size=2, stride=2, pool=P.Pooling.MAX)
+    n.fc1 = L.InnerProduct(n.pool2, num_output=500, weight_filler=dict(type="xavier"))
+    n.relu1 = L.ReLU(n.fc1, in_place=True)
+    n.score = L.InnerProduct(n.relu1, num_output=len(CLASSES),
+                             weight_filler=dict(type="xavier"))
+    n.loss = L.SoftmaxWithLoss(n.score, n.label)
+    return n.to_proto()
+
+
+def plot_training(train_loss, test_acc, path):
+    """The notebook's figure: train loss and (on a second axis) test accuracy."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax1 = plt.subplots(figsize=(7, 4))
+    ax2 = ax1.twinx()
+    ax1.plot(np.arange(len(train_loss)), train_loss)
+    its, accs = zip(*test_acc)
+    ax2.plot(its, accs, "r")
+    ax1.set_xlabel("iteration")
+    ax1.set_ylabel("train loss")
+    ax2.set_ylabel("test accuracy")
+    ax2.set_title(f"Test Accuracy: {accs[-1]:.2f}")
+    save_figure(fig, path)
 
 
 def main():
@@ -86,13 +106,10 @@ def main():
     # -- nets and solver -------------------------------------------------------------------
     train_net, test_net = (os.path.join(out, n) for n in ("lenet_auto_train.prototxt",
                                                            "lenet_auto_test.prototxt"))
-    with open(train_net, "w") as f:
-        f.write(lenet(train_lmdb, TRAIN_BATCH))
-    with open(test_net, "w") as f:
-        f.write(lenet(test_lmdb, TEST_BATCH))
-    solver_path = os.path.join(out, "lenet_auto_solver.prototxt")
-    with open(solver_path, "w") as f:
-        f.write(f"""# The train/test net protocol buffer definition
+    write_text(train_net, str(lenet(train_lmdb, TRAIN_BATCH)))
+    write_text(test_net, str(lenet(test_lmdb, TEST_BATCH)))
+    solver_path = write_text(os.path.join(out, "lenet_auto_solver.prototxt"), f"""\
+# The train/test net protocol buffer definition
 train_net: "{train_net}"
 test_net: "{test_net}"
 # test_iter batches of the test net per test; Caffe tests every test_interval iterations
@@ -128,7 +145,7 @@ random_seed: 3
     print("train labels:", solver.net.blobs["label"].data[:8])
     print("test labels: ", solver.test_nets[0].blobs["label"].data[:8])
     assert np.array_equal(solver.test_nets[0].blobs["label"].data[:8], test_labels[:8])
-    assert solver.net.blobs["data"].data.max() <= 1.0   # transform_param's scale 1/256
+    assert solver.net.blobs["data"].data.max() <= 1.0   # transform_param's scale 1/255
 
     # -- the notebook's solver loop --------------------------------------------------------
     niter, test_interval = args.iters, args.test_interval
@@ -173,6 +190,7 @@ random_seed: 3
           f"labels {test_net_.blobs['label'].data[:8].astype(int)}")
     acc = test_acc[-1][1]
     print(f"final test accuracy: {acc:.3f}")
+    plot_training(train_loss, test_acc, os.path.join(out, "lenet_training.png"))
     assert last < 0.5 * first, (first, last)
     assert acc >= 0.9, acc
     print("lenet: OK")

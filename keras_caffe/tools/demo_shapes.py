@@ -18,6 +18,13 @@ SIZE = 28
 
 def draw(kind: int, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
     """One grey image (H, W) in [0, 255] with a shape of class ``kind`` and some noise."""
+    return draw_with_mask(kind, rng, size)[0]
+
+
+def draw_with_mask(kind: int, rng: np.random.Generator,
+                   size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``draw``'s image (from the same draws of ``rng``) and the shape's boolean mask (H, W),
+    for segmentation labels."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     cy, cx = rng.uniform(size * 0.35, size * 0.65, 2)
     r = rng.uniform(size * 0.18, size * 0.32)
@@ -36,7 +43,7 @@ def draw(kind: int, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
         mask = ((np.abs(u) <= w) & (np.abs(v) <= r)) | ((np.abs(v) <= w) & (np.abs(u) <= r))
     fg, bg = rng.uniform(150, 255), rng.uniform(0, 80)
     img = np.where(mask, fg, bg) + rng.normal(0, 12, (size, size))
-    return np.clip(img, 0, 255).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.float32), mask
 
 
 def make_batch(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
