@@ -38,7 +38,7 @@ import tempfile
 import numpy as np
 
 from ..errors import DataToolError
-from ..fileio import atomic_path, default_mode
+from ..fileio import atomic_path, default_mode, move_into_place
 from ..proto import caffe_pb2
 from .formats.datum import decode_image_numpy
 from .formats.lists import ListEntry, parse_image_list
@@ -47,7 +47,7 @@ from .formats.resize import opencv_linear_u8
 log = logging.getLogger("keras_caffe.data")
 
 __all__ = ["DataToolError", "ListEntry", "ConvertSummary", "convert_imageset", "parse_image_list",
-           "read_image", "encode_image", "write_hdf5_list"]
+           "read_image", "encode_image", "write_hdf5_list", "new_db"]
 
 BACKENDS = ("lmdb", "leveldb")
 COMMIT_EVERY = 1000                      # records per transaction, as Caffe's tool
@@ -138,7 +138,7 @@ def convert_imageset(root, list_path, db_path, *, resize_height: int = 0, resize
     summary = ConvertSummary(db_path, 0)
     workers = workers or min(8, os.cpu_count() or 1)
     indexed = [(i, e) for i, e in enumerate(entries) if e is not None]
-    with _new_db(db_path, backend) as db, \
+    with new_db(db_path, backend) as db, \
             concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, len(indexed), COMMIT_EVERY):
             chunk = indexed[start:start + COMMIT_EVERY]
@@ -230,9 +230,12 @@ class _Job:
 # ---------------------------------------------------------------------------------- databases
 
 @contextlib.contextmanager
-def _new_db(db_path: str, backend: str):
-    """A writer for a new database, built in a temporary folder beside ``db_path`` and renamed
-    into place only when everything was written."""
+def new_db(db_path, backend: str, replace: bool = False):
+    """A writer (``put_many([(key, value), ...])``) for a new LMDB/LevelDB database, built in a
+    temporary folder beside ``db_path`` and renamed into place only when everything was
+    written.  A database already at ``db_path`` is an error, unless ``replace``: then it is
+    swapped for the new one only once that is complete."""
+    db_path = os.fspath(db_path)
     target = os.path.abspath(db_path)                 # also drops a trailing '/'
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
@@ -244,11 +247,12 @@ def _new_db(db_path: str, backend: str):
             yield writer
         finally:
             writer.close()
-        if os.path.lexists(target):
-            raise DataToolError(f"'{db_path}' appeared while it was being written; the new "
-                                f"database was not moved over it")
         os.chmod(tmp, default_mode(0o777))              # the mode a plain mkdir gives
-        os.rename(tmp, target)
+        try:
+            move_into_place(tmp, target, replace)
+        except FileExistsError:
+            raise DataToolError(f"'{db_path}' appeared while it was being written; the new "
+                                f"database was not moved over it") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
