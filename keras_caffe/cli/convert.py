@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-from ..api import build_net
-from ..fileio import atomic_path
+from ..tools.convert import convert, keras_suffix
 from .options import UsageError, add_net
 
 
@@ -20,15 +18,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    out = os.fspath(args.output)
-    suffix = next((s for s in (".weights.h5", ".keras") if out.endswith(s)), None)
-    if suffix is None:
-        raise UsageError(f"{out}: the output must end in .keras or .weights.h5")
-    cnet = build_net(args.net, args.weights, phase=args.phase, input_layout=args.input_layout)
-    with atomic_path(out, suffix=suffix) as tmp:
-        if suffix == ".keras":
-            cnet.model.save(tmp)
-        else:
-            cnet.model.save_weights(tmp)
-    print(f"wrote {out} ({cnet.model.count_params():,} parameters)", file=sys.stderr)
+    if keras_suffix(args.output) is None:
+        raise UsageError(f"{args.output}: the output must end in .keras or .weights.h5")
+    print(convert(args.net, args.weights, args.output, phase=args.phase,
+                  input_layout=args.input_layout), file=sys.stderr)
     return 0

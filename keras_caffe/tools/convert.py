@@ -1,0 +1,39 @@
+"""A net and its weights written as a Keras file or a SavedModel, atomically: what
+``keras-caffe convert`` and ``keras-caffe zoo --convert`` write."""
+
+from __future__ import annotations
+
+import os
+
+from ..api import build_net
+from ..export import export
+from ..fileio import atomic_path
+
+#: Output names written as Keras files; any other name is a SavedModel directory.
+KERAS_SUFFIXES = (".weights.h5", ".keras")
+
+
+def keras_suffix(out) -> str | None:
+    """``".keras"`` or ``".weights.h5"`` if ``out`` ends in one, else None."""
+    out = os.fspath(out)
+    return next((s for s in KERAS_SUFFIXES if out.endswith(s)), None)
+
+
+def convert(net, weights, out, *, phase="test", input_layout: str = "NHWC") -> str:
+    """Write the net built with ``weights`` to ``out`` and say what was written.
+
+    ``out`` ending in ``.keras`` gets the whole model, ``.weights.h5`` its weights (both
+    through a temporary file renamed into place); any other name is a SavedModel directory
+    (:func:`keras_caffe.export.export_savedmodel`, which replaces it only once complete)."""
+    out = os.fspath(out)
+    suffix = keras_suffix(out)
+    if suffix is None:
+        return export(net, out, format="savedmodel", weights=weights, phase=phase,
+                      input_layout=input_layout).summary()
+    cnet = build_net(net, weights, phase=phase, input_layout=input_layout)
+    with atomic_path(out, suffix=suffix) as tmp:
+        if suffix == ".keras":
+            cnet.model.save(tmp)
+        else:
+            cnet.model.save_weights(tmp)
+    return f"wrote {out} ({cnet.model.count_params():,} parameters)"
