@@ -249,9 +249,13 @@ def _decode_rgb(data):
 
 def load_image(filename, color=True):
     """An image file as float32 in [0, 1]: H,W,3 RGB (grey repeated, alpha dropped) when
-    ``color``, else H,W,1 (a colour file's skimage luminance, a grey file as stored)."""
-    with open(filename, "rb") as f:
-        img = _decode_rgb(f.read())
+    ``color``, else H,W,1 (a colour file's skimage luminance, a grey file as stored).
+    ``filename`` may also be a binary file object (``io.BytesIO``), as skimage allows."""
+    if hasattr(filename, "read"):
+        img = _decode_rgb(filename.read())
+    else:
+        with open(filename, "rb") as f:
+            img = _decode_rgb(f.read())
     unit = 1.0 / np.iinfo(img.dtype).max                  # skimage.img_as_float
     if not color and img.shape[-1] >= 3:
         rgb = np.multiply(img[..., :3], unit, dtype=np.float64)

@@ -264,6 +264,17 @@ def test_load_16bit_pngs(tmp_path):
                                   ((rgb16 >> 8) / 255).astype(np.float32))
 
 
+def test_load_from_a_file_object(tmp_path):
+    import io as pyio
+
+    rgb = rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    write_png(tmp_path / "rgb.png", rgb)
+    data = (tmp_path / "rgb.png").read_bytes()
+    for color in (True, False):
+        np.testing.assert_array_equal(io.load_image(pyio.BytesIO(data), color=color),
+                                      io.load_image(str(tmp_path / "rgb.png"), color=color))
+
+
 def test_load_missing_file():
     with pytest.raises(FileNotFoundError):
         io.load_image("/nonexistent/picture.png")
