@@ -40,7 +40,9 @@ ALLOWED = {
                 "solvers"},
     "tools": {"proto", "graph", "weights", "converters", "model", "execution", "data", "api",
               "solvers", "export"},
-    "cli": {"proto", "graph", "model", "data", "api", "solvers", "export", "tools", "pycaffe"},
+    "apps": {"proto", "data", "pycaffe", "tools"},
+    "cli": {"proto", "graph", "model", "data", "api", "solvers", "export", "tools", "pycaffe",
+            "apps"},
     "__init__": {"layers", "converters", "data", "api"},
 }
 COMMON = {"errors", "fileio"}

@@ -10,13 +10,15 @@ import os
 import sys
 
 from ..errors import CaffeError
-from . import (compute_image_mean, convert, convert_imageset, demo, draw, dump_reference,
-               export, forward, info, python, test, time, train, upgrade, verify)
+from . import (classify, compute_image_mean, convert, convert_imageset, demo, draw,
+               dump_reference, export, extract_features, forward, info, plot_filters, plot_log,
+               python, serve, test, time, train, upgrade, verify, zoo)
 from .options import UsageError
 
 # In the order ``keras-caffe --help`` lists them.
 COMMANDS = (forward, convert, info, draw, verify, dump_reference, upgrade, convert_imageset,
-            compute_image_mean, time, export, train, test, python, demo)
+            compute_image_mean, extract_features, plot_filters,
+            time, export, zoo, train, test, plot_log, python, classify, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
