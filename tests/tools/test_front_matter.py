@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import shutil
-import subprocess
 
 import pytest
 
@@ -112,21 +109,3 @@ def test_read_names_the_file(tmp_path):
     path.write_bytes(b"---\nname: \xff\n---\n")
     with pytest.raises(FrontMatterError, match=r"readme.md: not UTF-8"):
         read(path)
-
-
-CAFFE_REPO = pathlib.Path(__file__).resolve().parents[2].parent / ".mirror" / "BVLC+caffe" / "repo"
-
-
-@pytest.mark.parametrize("model", ["bvlc_alexnet", "bvlc_googlenet", "bvlc_reference_caffenet",
-                                   "bvlc_reference_rcnn_ilsvrc13", "finetune_flickr_style"])
-def test_caffe_readmes_if_a_caffe_checkout_is_beside_the_repository(model):
-    if not CAFFE_REPO.exists() or shutil.which("git") is None:
-        pytest.skip(f"no Caffe git repository at {CAFFE_REPO}")
-    shown = subprocess.run(["git", "-C", str(CAFFE_REPO), "show", f"HEAD:models/{model}/readme.md"],
-                           capture_output=True, text=True)
-    if shown.returncode:
-        pytest.skip(shown.stderr.strip())
-    front = parse(shown.stdout, f"models/{model}/readme.md")
-    assert {"name", "caffemodel", "caffemodel_url", "sha1", "license"} <= set(front.fields)
-    assert front.fields["caffemodel"] == f"{model}.caffemodel"
-    assert len(front.fields["sha1"]) == 40
