@@ -56,7 +56,9 @@ import _common as C  # noqa: E402  (puts the repository on sys.path)
 import numpy as np  # noqa: E402
 
 TARGET = 0.97
-ZOO_GOOGLENET = "/work/shared/zoo/bvlc/models/bvlc_googlenet/deploy.prototxt"
+# the real prototxt from ../shared/zoo beside the repository (read there, never copied)
+ZOO_GOOGLENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                             "shared", "zoo", "bvlc", "models", "bvlc_googlenet", "deploy.prototxt")
 
 # ----------------------------------------------------------------------------- prototxts
 
