@@ -6,25 +6,10 @@ complete, so running an example again into the same ``--out`` folder never leave
 reads) a half-written prototxt, HDF5 file or plot.
 """
 
-import contextlib
-import os
+# the package's atomic writer (temp name beside the file, one rename), not Caffe
+from keras_caffe.fileio import atomic_path
 
 PLOT_EXTRA = "pip install 'keras-caffe[plot]'"
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary name beside ``path``; when the block ends without an error the
-    file written there replaces ``path`` (else it is removed)."""
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")   # open() gives it the usual mode
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 def write_text(path, text):
