@@ -9,7 +9,9 @@ from .api import (OpenNet, build_net, caffe_net_of, forward, forward_batches, lo
                   open_net, read_net, read_weights, resolve_net, save_caffemodel)
 from .layers.python_layer import register_python_layer
 from .converters.registry import register_converter
-from .errors import (CaffeError, CaffemodelError, NetError, PrototxtError, UnsupportedLayerError,
+from .fileio import WritePolicy
+from .errors import (CaffeError, CaffemodelError, LabelError, MissingWeightsError, NetError,
+                     NonFiniteLossError, OutputError, PrototxtError, UnsupportedLayerError,
                      WeightError)
 
 __version__ = "0.1.0"
@@ -17,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "build_net", "caffe_net_of", "forward", "forward_batches", "load_model", "open_net",
     "OpenNet", "read_net", "read_weights", "resolve_net", "save_caffemodel",
-    "register_converter", "register_python_layer",
-    "CaffeError", "CaffemodelError", "NetError", "PrototxtError", "UnsupportedLayerError",
-    "WeightError",
+    "register_converter", "register_python_layer", "WritePolicy",
+    "CaffeError", "CaffemodelError", "LabelError", "MissingWeightsError", "NetError",
+    "NonFiniteLossError", "OutputError", "PrototxtError", "UnsupportedLayerError", "WeightError",
 ]

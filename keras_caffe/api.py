@@ -10,10 +10,12 @@ import keras
 import numpy as np
 
 from .data.sources import (BatchSource, batch_shapes, next_batches, next_feeds, open_sources,
-                           source_for)
+                           source_for, watch_indices)
 from .errors import NetError
 from .execution import run
+from .fileio import WritePolicy
 from .graph import types
+from .graph.labels import index_checks
 from .graph.net import NetGraph, resolve
 from .graph.phase import filter_net, make_state, parse_phase
 from .graph.shapes import input_shapes as settle_input_shapes
@@ -65,21 +67,30 @@ def _phase(graph: NetGraph, phase) -> int:
 def build_net(net, weights=None, phase=None, input_layout="NHWC", *, stages=(), level=None,
               input_shapes: Mapping[str, tuple] | None = None, free_spatial="auto",
               seed: int | None = 0, share_with: CaffeNet | None = None,
-              allow_python_layers: bool = False, precision: str | None = None) -> CaffeNet:
+              allow_python_layers: bool = False, precision: str | None = None,
+              allow_missing: bool = False, max_memory=None) -> CaffeNet:
     """Like :func:`load_model` but returns the :class:`CaffeNet` (model + Caffe facts).
 
     ``net`` is a prototxt (path or text), a NetParameter, or a graph from :func:`resolve_net`
     (used as it is; ``phase`` then defaults to the graph's).  ``share_with`` (another phase's
     CaffeNet of the same net) makes the new model use the same Keras layers, and so the same
-    variables, for every layer both phases have."""
+    variables, for every layer both phases have.  ``weights`` lacking some of the net's
+    parameter layers are refused (a MissingWeightsError naming them) unless
+    ``allow_missing``: those layers then keep Caffe's filler values (what the weights filled
+    and lacked is ``cnet.weights_report``).  A net whose parameters and activations are
+    projected over ``max_memory`` is refused before anything is allocated (a
+    MemoryLimitError naming the largest layers): bytes or a size such as ``"8G"``, 0 for no
+    limit, None (default) for 80% of the memory available now."""
     graph = resolve_net(net, "test" if phase is None else phase, stages, level)
     pool = share_with.layer_pool if share_with is not None else None
     cnet = build(graph, _phase(graph, phase), input_shapes=input_shapes, input_layout=input_layout,
                  free_spatial=free_spatial, seed=seed, layer_pool=pool,
                  allow_python_layers=allow_python_layers, fill=weights is None,
-                 precision=precision)
+                 precision=precision, max_memory=max_memory)
     if weights is not None:
-        report = cnet.load_blobs(read_weights(weights), path=os.fspath(weights))
+        report = cnet.load_blobs(read_weights(weights), path=os.fspath(weights),
+                                 allow_missing=allow_missing)
+        cnet.weights_report = report
         loaded = set(report.loaded)
         for ctx in cnet.param_contexts:  # layers with weights (also through sharing) are done
             if ctx.node.key in loaded:
@@ -96,7 +107,9 @@ def load_model(net, weights=None, phase=None, input_layout="NHWC", **kwargs) -> 
     Caffe's input blobs and the outputs are the net's unconsumed tops, by name.  With
     ``input_layout="NCHW"`` the model takes and returns Caffe-shaped 4-D blobs; by default
     they are NHWC.  Keyword arguments: ``stages``, ``level``, ``input_shapes``,
-    ``free_spatial``, ``seed`` (see :func:`build_net`).
+    ``free_spatial``, ``seed``, ``allow_missing`` (see :func:`build_net`: weights that lack
+    some of the net's parameter layers are refused unless ``allow_missing=True``),
+    ``max_memory`` (the memory limit the net is projected against before it is built).
     """
     return build_net(net, weights, phase, input_layout, **kwargs).model
 
@@ -158,7 +171,8 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
 
     ``net``: prototxt path or text, NetParameter, or a resolved graph.  ``data``: the net is
     fed by its data layers: their sources are opened (seeded with ``data_seed``) and read once for
-    the batch shapes; Input layers, which no source feeds, are refused unless ``fed_inputs``
+    the batch shapes, and every batch they read is checked for class labels outside the range
+    of the layers reading them (a LabelError naming the layer, value and record); Input layers, which no source feeds, are refused unless ``fed_inputs``
     (pycaffe's nets: the caller writes them beside the data layers).  Otherwise the caller
     feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
     ``read_shapes`` reads a batch of a data layer whose shapes the prototxt leaves open.
@@ -181,6 +195,7 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
         build_kwargs.setdefault("free_spatial", False)
     shapes = settle_input_shapes(graph, input_shapes, read, batch)
     cnet = build_net(graph, weights, phase_id, input_shapes=shapes, **build_kwargs)
+    watch_indices(sources, index_checks(graph, cnet.shapes))   # labels out of range: refused
     return OpenNet(cnet, sources)
 
 
@@ -214,14 +229,17 @@ def _shapes_of_one_batch(node, phase: int) -> dict | None:
 
 
 def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,
-            backward: bool = False, xla: bool = False, **kwargs) -> dict:
+            backward: bool = False, xla: bool = False, writes: WritePolicy | None = None,
+            **kwargs) -> dict:
     """Every blob after one forward pass, as pycaffe's ``net.blobs[name].data`` holds it.
 
     ``inputs`` are Caffe-shaped (NCHW) arrays keyed by input blob name; the net is built at
     their shapes, as Caffe reshapes to its inputs.  Returns NCHW float32 arrays by blob name;
     with ``backward`` also the gradients of the total weighted loss, as ``diff/<input>`` and
     ``param/<layer>/<i>`` in Caffe's layouts (what ``net.backward()`` leaves in the diffs).
-    Keyword arguments go to :func:`build_net` (e.g. ``precision="mixed_float16"``)."""
+    The net's HDF5Output layers write where ``writes`` allows (a :class:`WritePolicy`;
+    default: under the working directory, replacing no existing file).  Keyword arguments go
+    to :func:`build_net` (e.g. ``precision="mixed_float16"``)."""
     cnet = net if isinstance(net, CaffeNet) else None
     if cnet is None:
         graph = resolve_net(net, "test" if phase is None else phase, kwargs.pop("stages", ()),
@@ -231,17 +249,19 @@ def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,
                                                              inputs.items()}, **kwargs).cnet
     else:
         _check_inputs(list(cnet.inputs), inputs)
-    return run(cnet, inputs, backward=backward, xla=xla)
+    return run(cnet, inputs, backward=backward, xla=xla, writes=writes)
 
 
 def forward_batches(net, batches: int, weights=None, phase=None, seed: int | None = None,
-                    **kwargs) -> dict:
+                    writes: WritePolicy | None = None, **kwargs) -> dict:
     """Run a net fed by its own data layers ``batches`` times, as successive
-    ``net.forward()`` calls in Caffe: ``{"<blob>/<k>": NCHW array}`` for every blob."""
+    ``net.forward()`` calls in Caffe: ``{"<blob>/<k>": NCHW array}`` for every blob.  Its
+    HDF5Output layers write where ``writes`` allows (see :func:`forward`)."""
     opened = open_net(net, weights, phase, data=True, data_seed=seed, **kwargs)
+    writes = WritePolicy() if writes is None else writes
     out = {}
     for k in range(batches):
-        for name, value in run(opened.cnet, opened.next_batches()).items():
+        for name, value in run(opened.cnet, opened.next_batches(), writes=writes).items():
             out[f"{name}/{k}"] = value
     return out
 

@@ -13,6 +13,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import NetError
+from .fileio import WritePolicy
 from .graph import layout
 from .graph.backward import backward_plan
 from .proto import caffe_pb2
@@ -20,10 +21,11 @@ from .weights.loader import as_caffe_blobs
 
 
 def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
-        xla: bool = False) -> dict[str, np.ndarray]:
+        xla: bool = False, writes: WritePolicy | None = None) -> dict[str, np.ndarray]:
     """Blobs (NCHW) by name; with ``backward`` also ``diff/<input>`` and
     ``param/<layer>/<i>`` as Caffe's ``net.backward()`` computes them.  ``xla`` compiles the
-    forward pass with XLA (``jit_compile``)."""
+    forward pass with XLA (``jit_compile``).  The net's sinks write where ``writes`` allows
+    (default: a new :class:`~keras_caffe.fileio.WritePolicy`)."""
     import tensorflow as tf
 
     training = cnet.phase == caffe_pb2.TRAIN
@@ -34,7 +36,7 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         call = tf.function(lambda f: model(f, training=training), jit_compile=True) if xla \
             else (lambda f: model(f, training=training))
         out = _caffe_blobs(call(feeds), inputs)
-        write_sinks(cnet.graph, cnet.sinks, out)
+        write_sinks(cnet.graph, cnet.sinks, out, writes)
         return out
 
     if not cnet.loss_terms:
@@ -84,13 +86,17 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
                          else np.asarray(tf.convert_to_tensor(g)))
         for i, g in enumerate(as_caffe_blobs(ctx, grads)):
             out[f"param/{ctx.name}/{i}"] = np.asarray(g, np.float32)
-    write_sinks(cnet.graph, cnet.sinks, out)
+    write_sinks(cnet.graph, cnet.sinks, out, writes)
     return out
 
 
-def write_sinks(graph, sinks: Mapping, blobs: Mapping[str, np.ndarray]) -> None:
+def write_sinks(graph, sinks: Mapping, blobs: Mapping[str, np.ndarray],
+                writes: WritePolicy | None = None) -> None:
     """Hand a forward pass's blobs (NCHW, by name) to the sinks (HDF5Output writers, by layer
-    key): each gets the values of its bottoms."""
+    key): each gets the values of its bottoms, and writes where ``writes`` allows (default: a
+    new :class:`~keras_caffe.fileio.WritePolicy`: under the working directory, replacing
+    nothing)."""
+    writes = WritePolicy() if writes is None else writes
     for node in graph.layers:
         sink = sinks.get(node.key)
         if sink is None:
@@ -100,7 +106,7 @@ def write_sinks(graph, sinks: Mapping, blobs: Mapping[str, np.ndarray]) -> None:
                 raise NetError(f"{node.type} reads '{b.name}' before a later in-place layer "
                                "changes it; saving that earlier value is not supported",
                                layer=node.name)
-        sink.write(*(blobs[b.name] for b in node.bottoms))
+        sink.write(*(blobs[b.name] for b in node.bottoms), writes=writes)
 
 
 def _caffe_blobs(blobs, inputs) -> dict[str, np.ndarray]:

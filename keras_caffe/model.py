@@ -7,8 +7,10 @@ keeps what it learned (``CaffeNet``) so that weights can be moved in and out by 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sys
 
 import keras
 import numpy as np
@@ -16,7 +18,7 @@ import numpy as np
 from .converters import registry
 from .converters.registry import BuildOptions, Context
 from .errors import NetError, UnsupportedLayerError
-from .graph import layout, types
+from .graph import layout, memory, types
 from .graph.losses import top_loss_weights
 from .graph.names import helper_name, keras_name
 from .graph.net import Blob, NetGraph
@@ -53,6 +55,8 @@ class CaffeNet:
     loss_terms: list[tuple[Blob, float]] = dataclasses.field(default_factory=list)
     layer_pool: dict = dataclasses.field(default_factory=dict)
     sinks: dict = dataclasses.field(default_factory=dict)   # sink layer key -> its writer
+    #: What the weights given when it was built filled (and lacked), if any were given.
+    weights_report: "loader.LoadReport | None" = None
 
     @property
     def param_contexts(self) -> list[Context]:
@@ -62,7 +66,8 @@ class CaffeNet:
         """A model sharing our layers that returns every blob (its final version, in our
         internal layout), as pycaffe's ``net.blobs`` shows them after ``forward()``."""
         outputs = {name: self.tensors[b] for name, b in self.graph.last.items() if b in self.tensors}
-        return keras.Model(self.inputs, outputs, name=self.model.name + "_blobs")
+        with _recursion_for(len(self.tensors)):
+            return keras.Model(self.inputs, outputs, name=self.model.name + "_blobs")
 
     def fill(self, contexts, seed: int | None = 0) -> None:
         """Caffe's filler values for these layers' blobs.  Each Keras layer is filled once: a
@@ -98,8 +103,11 @@ class CaffeNet:
                 out.append((variable, float(lr), float(decay)))
         return out
 
-    def load_blobs(self, layers, path=None) -> loader.LoadReport:
-        return loader.load_blobs(self.contexts, layers, path=path)
+    def load_blobs(self, layers, path=None, allow_missing: bool = False) -> loader.LoadReport:
+        """Copy a caffemodel's blobs into the layers of the same name (see
+        :func:`keras_caffe.weights.loader.load_blobs`: layers the weights lack are refused
+        unless ``allow_missing``)."""
+        return loader.load_blobs(self.contexts, layers, path=path, allow_missing=allow_missing)
 
     def get_blobs(self) -> dict[str, list[np.ndarray]]:
         """Every parameter blob in Caffe's own shapes, by Caffe layer name (``name__<k>`` for a
@@ -133,7 +141,7 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
           input_layout: str = "NHWC", free_spatial="auto", seed: int | None = 0,
           name: str | None = None, layer_pool: dict | None = None,
           allow_python_layers: bool = False, fill: bool = True,
-          precision: str | None = None) -> CaffeNet:
+          precision: str | None = None, max_memory=None) -> CaffeNet:
     """Build the Keras model of ``graph``.
 
     ``input_shapes`` (Caffe NCHW, by input blob name) replaces the prototxt's input shapes, as
@@ -145,25 +153,39 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     ``precision`` is a Keras dtype policy ("float32", "mixed_float16", "mixed_bfloat16"):
     variables stay float32, and the types declared ``float32`` (softmax, losses, BatchNorm,
     LRN, ...) also compute in float32.
+
+    Before anything is allocated, the bytes of the parameters and activations are projected
+    from the shapes (``graph.memory``) and a net over ``max_memory`` is refused
+    (:class:`~keras_caffe.errors.MemoryLimitError`): bytes or a size such as ``"8G"``, 0 for
+    no limit, None (default) for 80% of the memory available now.
     """
     if precision:
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(precision)
         try:
             return build(graph, phase, input_shapes, input_layout, free_spatial, seed, name,
-                         layer_pool, allow_python_layers, fill, None)
+                         layer_pool, allow_python_layers, fill, None, max_memory)
         finally:
             keras.mixed_precision.set_global_policy(previous)
     input_layout = input_layout.upper()
     if input_layout not in LAYOUTS:
         raise ValueError(f"input_layout must be one of {LAYOUTS}, got {input_layout!r}")
+    if not graph.layers:
+        # Caffe accepts an empty NetParameter (an empty or comment-only prototxt), but a
+        # model with nothing in it computes nothing.
+        raise NetError(f"the net has no layers in the {'TRAIN' if phase == caffe_pb2.TRAIN else 'TEST'} "
+                       "phase (an empty or comment-only prototxt, or include/exclude rules that "
+                       "keep none): there is no model to build", path=graph.path)
     compute = [n for n in graph.layers if _built(n)]
     missing = registry.find_unsupported(compute)
     if missing:
         raise UnsupportedLayerError(missing, path=graph.path)
     given = settle_input_shapes(graph, input_shapes)
     shapes: dict[Blob, tuple] = {t: given[t.name] for n in graph.input_layers for t in n.tops}
-    ranks = {b: len(s) for b, s in infer_shapes(graph, given, strict=False).items()}
+    inferred = infer_shapes(graph, given, strict=False)
+    limit, why = memory.memory_limit(max_memory)
+    memory.check(memory.project(graph, inferred), limit, graph.path, why)
+    ranks = {b: len(s) for b, s in inferred.items()}
     folds = batch_norm_scale_pairs(graph, ranks)
     if free_spatial == "auto":
         free_spatial = all(registry.get(n.type).allows_free_spatial(n.param) for n in compute)
@@ -222,6 +244,7 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
         except (ValueError, TypeError) as exc:
             raise NetError(f"cannot build {node.type}: {exc}", layer=node.name,
                            path=graph.path) from exc
+        _check_declared_params(ctx, bottom_shapes)
         outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
         if len(outs) != len(node.tops):
             raise NetError(f"converter for {node.type} made {len(outs)} outputs for "
@@ -266,7 +289,8 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
         if input_layout == "NCHW":
             t = layout.to_caffe_order(t, keras_name(blob.name) + "__nchw")
         outputs.setdefault(blob.name, t)
-    model = keras.Model(inputs, outputs, name=keras_name(name or graph.name or "caffe_net"))
+    with _recursion_for(len(tensors)):
+        model = keras.Model(inputs, outputs, name=keras_name(name or graph.name or "caffe_net"))
     net = CaffeNet(graph, model, phase, input_layout, shapes, contexts, tensors, inputs,
                    options.free_spatial, loss_terms, options.layer_pool,
                    {node.key: sink.from_layer(node) for node, sink in sinks})
@@ -279,6 +303,37 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
             variable._caffe_frozen = True   # a learnable blob, frozen (not a statistic)
     _tell_python_layers_what_needs_backward(net)
     return net
+
+
+def _check_declared_params(ctx: Context, bottom_shapes) -> None:
+    """The parameter blobs a layer's type declares (what the memory projection and ``info``
+    count) must be the ones its build function made."""
+    declared = memory.param_shapes(ctx.node, bottom_shapes)
+    made = loader.expected_blob_shapes(ctx) if ctx.param_layer is not None else []
+    if declared is None:
+        spec = types.get(ctx.node.type)
+        if made and not ctx.own_init and spec is not None and spec.module.startswith(__package__ + "."):
+            raise NetError(f"internal error: type {ctx.node.type} makes parameter blobs {made} "
+                           "but declares none (register(..., params=...))", layer=ctx.name)
+        return
+    if len(declared) != len(made) or any(
+            len(d) != len(m) or any(a is not None and a != b for a, b in zip(d, m))
+            for d, m in zip(declared, made)):
+        raise NetError(f"internal error: type {ctx.node.type} declares parameter blobs "
+                       f"{declared} but made {made}", layer=ctx.name)
+
+
+@contextlib.contextmanager
+def _recursion_for(tensors: int):
+    """Room for Keras's functional-graph walk, which recurses once per layer on a path: a
+    chain of thousands of Caffe layers would otherwise end in a RecursionError (Python's
+    frames no longer use the C stack since 3.11, so a higher limit is safe)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 4 * tensors + 1000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def _tell_python_layers_what_needs_backward(net: CaffeNet) -> None:

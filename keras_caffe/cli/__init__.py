@@ -10,6 +10,7 @@ import os
 import sys
 
 from ..errors import CaffeError
+from ..graph.memory import default_limit
 from . import (classify, compute_image_mean, convert, convert_imageset, demo, draw,
                dump_reference, export, extract_features, forward, info, plot_filters, plot_log,
                python, serve, test, time, train, upgrade, verify, zoo)
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     if not args.command:
         args = parser.parse_args(["demo"])
     try:
-        return args.func(args)
+        with default_limit(getattr(args, "max_memory", None)):
+            return args.func(args)
     except UsageError as exc:
         print(f"keras-caffe {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import numpy as np
 from ..apps.classification import ImageClassifier
 from ..apps.images import decode_image, read_inputs, sample_images
 from ..fileio import atomic_path
-from .options import UsageError, caffe_flag, numbers, select_device
+from .options import UsageError, add_max_memory, caffe_flag, numbers, select_device
 
 #: Images classified per call of the Classifier (bounds memory for long lists).
 CHUNK = 64
@@ -51,6 +51,7 @@ def add_parser(sub):
     p.add_argument("-o", "--output", metavar="OUT.npy",
                    help="write the (N, classes) predictions, as classify.py does")
     p.add_argument("--gpu", action="store_true", help="run on the GPU (default: the CPU)")
+    add_max_memory(p)
     p.set_defaults(func=run, center_only=False)
     _intermixed(p)
     return p

@@ -21,5 +21,6 @@ def run(args) -> int:
     if keras_suffix(args.output) is None:
         raise UsageError(f"{args.output}: the output must end in .keras or .weights.h5")
     print(convert(args.net, args.weights, args.output, phase=args.phase,
-                  input_layout=args.input_layout), file=sys.stderr)
+                  input_layout=args.input_layout, allow_missing=args.allow_missing),
+          file=sys.stderr)
     return 0

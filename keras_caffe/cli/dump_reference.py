@@ -8,7 +8,7 @@ from .options import add_net
 
 def add_parser(sub):
     p = sub.add_parser("dump-reference", help="write Caffe's own blobs with pycaffe (if installed)")
-    add_net(p)
+    add_net(p, allow_missing=False)   # pycaffe's own rule: missing layers keep fillers
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--backward", action="store_true")

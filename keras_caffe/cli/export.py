@@ -82,6 +82,8 @@ def run(args) -> int:
                   outputs=args.output_blob, phase=args.phase)
     if shapes:
         kwargs["input_shapes"] = shapes
+    if args.allow_missing:
+        kwargs["allow_missing"] = True
     if args.format == "tflite":
         kwargs.update(allow_tf_ops=args.allow_tf_ops, check=not args.no_check)
     elif args.allow_tf_ops:

@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from ..tools.features import BACKENDS, extract_features
-from .options import UsageError, add_gpu, select_device
+from .options import (UsageError, add_allow_missing, add_gpu, add_max_memory, add_writes,
+                      select_device, write_policy)
 
 _USAGE = """\
 %(prog)s NET --weights W --blobs B[,B...] --batches K -o OUT[,OUT...]
@@ -47,7 +48,10 @@ def add_parser(sub):
     p.add_argument("--backend", default="lmdb", metavar="|".join(BACKENDS),
                    help="output format (default lmdb; leveldb needs plyvel, hdf5 h5py)")
     p.add_argument("--force", action="store_true", help="replace existing outputs")
+    add_allow_missing(p)
+    add_writes(p)
     add_gpu(p)
+    add_max_memory(p)
     p.set_defaults(func=run)
     return p
 
@@ -94,7 +98,8 @@ def run(args) -> int:
     if batches < 1:
         raise UsageError(f"the number of batches must be positive, got {batches}")
     select_device(gpu)
-    for r in extract_features(net, weights, blobs, batches, outputs, backend, force=args.force):
+    for r in extract_features(net, weights, blobs, batches, outputs, backend, force=args.force,
+                              allow_missing=args.allow_missing, writes=write_policy(args)):
         shape = "x".join(map(str, r.shape)) or "1"
         print(f"wrote {r.count} features of blob {r.blob} ({shape} each) to {r.path} "
               f"({r.backend})", file=sys.stderr)

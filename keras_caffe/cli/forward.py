@@ -9,7 +9,7 @@ import numpy as np
 
 from ..api import forward, forward_batches
 from ..fileio import save_npz
-from .options import UsageError, add_net, add_speed
+from .options import UsageError, add_net, add_speed, add_writes, write_policy
 
 
 def add_parser(sub):
@@ -22,6 +22,7 @@ def add_parser(sub):
                    "write every blob as <blob>/<k>")
     p.add_argument("--seed", type=int, help="seed of TRAIN-phase random crops and mirrors")
     add_speed(p)
+    add_writes(p)
     p.set_defaults(func=run)
     return p
 
@@ -32,7 +33,8 @@ def run(args) -> int:
             raise UsageError("--batches reads the net's data layers; it takes neither "
                              "--inputs nor --backward")
         blobs = forward_batches(args.net, args.batches, weights=args.weights, phase=args.phase,
-                                seed=args.seed)
+                                seed=args.seed, allow_missing=args.allow_missing,
+                                writes=write_policy(args))
         save_npz(args.out, {k: np.asarray(v, np.float32) for k, v in blobs.items()})
         print(f"wrote {len(blobs)} arrays ({args.batches} batches) to {args.out}", file=sys.stderr)
         return 0
@@ -41,7 +43,8 @@ def run(args) -> int:
     with np.load(args.inputs) as data:
         inputs = {k: data[k] for k in data.files}
     blobs = forward(args.net, inputs, weights=args.weights, phase=args.phase,
-                    backward=args.backward, xla=args.xla, precision=args.precision)
+                    backward=args.backward, xla=args.xla, precision=args.precision,
+                    allow_missing=args.allow_missing, writes=write_policy(args))
     save_npz(args.out, {k: np.asarray(v, np.float32) for k, v in blobs.items()})
     print(f"wrote {len(blobs)} blobs to {args.out}", file=sys.stderr)
     return 0

@@ -16,5 +16,6 @@ def add_parser(sub):
 
 def run(args) -> int:
     shapes = parse_shapes(args.input_shape)
-    print(net_table(args.net, weights=args.weights, phase=args.phase, input_shapes=shapes or None))
+    print(net_table(args.net, weights=args.weights, phase=args.phase, input_shapes=shapes or None,
+                    allow_missing=args.allow_missing))
     return 0

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import re
 
+from ..fileio import WritePolicy
+from ..graph.memory import parse_size
 from ..model import PRECISIONS
 
 log = logging.getLogger("keras_caffe")
@@ -15,15 +19,43 @@ class UsageError(ValueError):
 
 
 def add_net(p, *, weights_help: str | None = None, phase_default: str = "test",
-            stages: bool = False) -> None:
-    """The net prototxt, ``--weights`` and ``--phase`` (and ``--stage``/``--level``)."""
+            stages: bool = False, allow_missing: bool = True) -> None:
+    """The net prototxt, ``--weights`` (and ``--allow-missing``) and ``--phase`` (and
+    ``--stage``/``--level``)."""
     p.add_argument("net", metavar="NET", help="net prototxt")
     p.add_argument("--weights", help=weights_help or "caffemodel with the trained weights")
+    if allow_missing:
+        add_allow_missing(p)
     p.add_argument("--phase", choices=("test", "train"), default=phase_default,
                    help=f"net phase (default {phase_default})")
     if stages:
         p.add_argument("--stage", action="append", default=[], help="net stage (repeatable)")
         p.add_argument("--level", type=int, help="net level")
+    add_max_memory(p)
+
+
+def add_max_memory(p) -> None:
+    """``--max-memory SIZE``: the limit every net the command builds is projected against
+    before anything is allocated (``cli.main`` applies it to the whole command)."""
+    p.add_argument("--max-memory", metavar="SIZE", type=_size,
+                   help="refuse a net whose parameters and activations are projected over "
+                        "SIZE (e.g. 8G, 512M; 0: no limit; default: 80%% of the memory "
+                        "available)")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_allow_missing(p) -> None:
+    """``--allow-missing``: weights that lack some of the net's parameter layers are refused
+    (naming them) unless this is given; those layers then keep their filler values."""
+    p.add_argument("--allow-missing", action="store_true",
+                   help="accept --weights that lack some of the net's parameter layers (they "
+                        "keep the prototxt's filler values; a warning lists them)")
 
 
 def add_shapes(p, help: str = "shape of an input or data blob the prototxt does not fix "
@@ -38,6 +70,27 @@ def add_speed(p) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="Keras dtype policy; softmax, losses, BatchNorm, LRN stay float32")
     p.add_argument("--xla", action="store_true", help="compile with XLA (jit_compile)")
+
+
+def add_writes(p) -> None:
+    """Where the files a net names (HDF5Output's ``file_name``) may be written:
+    ``--output-dir``, ``--allow-outside-writes``, ``--overwrite``."""
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="take the file names the net's HDF5Output layers give in DIR (default: "
+                        "the working directory); they must stay inside it")
+    p.add_argument("--allow-outside-writes", action="store_true",
+                   help="let the net's HDF5Output layers write outside that directory "
+                        "(absolute paths, ..)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let the net's HDF5Output layers replace existing files (never a "
+                        "read-only one)")
+
+
+def write_policy(args):
+    """The :class:`~keras_caffe.fileio.WritePolicy` of :func:`add_writes`'s options."""
+    output_dir = None if args.output_dir is None else os.path.abspath(args.output_dir)
+    return WritePolicy(output_dir=output_dir, allow_outside_writes=args.allow_outside_writes,
+                       overwrite=args.overwrite)
 
 
 def add_gpu(p) -> None:

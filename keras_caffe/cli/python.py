@@ -1,5 +1,6 @@
 """``keras-caffe python SCRIPT [ARGS]``: run a pycaffe script unchanged, with ``import caffe``
-resolving to ``keras_caffe.pycaffe``."""
+resolving to ``keras_caffe.pycaffe``.  ``--output-dir``, ``--allow-outside-writes`` and
+``--overwrite`` (before SCRIPT) say where its nets' HDF5Output layers may write."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import runpy
 import sys
 
 from ..pycaffe.install import install_as_caffe
-from .options import UsageError
+from ..pycaffe.settings import settings
+from .options import UsageError, add_writes, write_policy
 
 
 def add_parser(sub):
@@ -18,6 +20,7 @@ def add_parser(sub):
                        description="Run SCRIPT as `python SCRIPT ARGS` would, after "
                        "keras_caffe.pycaffe.install_as_caffe(): `import caffe`, `caffe.io`, "
                        "`from caffe.proto import caffe_pb2` ... resolve to keras-caffe.")
+    add_writes(p)
     p.add_argument("script", metavar="SCRIPT", help="a Python script written for pycaffe")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     p.set_defaults(func=run)
@@ -29,6 +32,7 @@ def run(args) -> int:
     if not os.path.isfile(script):
         raise UsageError(f"{script}: no such script")
     install_as_caffe()
+    settings.writes = write_policy(args)   # a new run: its nets' files (set_output_policy)
     sys.argv = [script] + list(args.args)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     try:

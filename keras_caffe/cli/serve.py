@@ -4,7 +4,7 @@ upload page showing a net's top classes and its hedged answers over a class hier
 from __future__ import annotations
 
 from ..apps.server import MAX_UPLOAD, make_app, serve
-from .options import UsageError, select_device
+from .options import UsageError, add_max_memory, select_device
 
 
 def add_parser(sub):
@@ -28,6 +28,7 @@ def add_parser(sub):
     p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD / 2 ** 20,
                    help=f"largest upload taken, in MB (default {MAX_UPLOAD // 2 ** 20})")
     p.add_argument("--gpu", action="store_true", help="run on the GPU (default: the CPU)")
+    add_max_memory(p)
     p.set_defaults(func=run)
     return p
 

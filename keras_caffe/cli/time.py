@@ -51,7 +51,8 @@ def run(args) -> int:
     result = time_net(args.net, weights=args.weights, iterations=args.iterations,
                       batch=args.batch, phase=args.phase, precision=args.precision, xla=args.xla,
                       shapes=shapes, stages=tuple(args.stage), level=args.level,
-                      warmup=args.warmup, seed=args.seed, per_layer=args.per_layer)
+                      warmup=args.warmup, seed=args.seed, per_layer=args.per_layer,
+                      allow_missing=args.allow_missing)
     print(format_report(result))
     if args.json:
         out = os.fspath(args.json)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..solvers import glog
 from ..solvers.runner import Solver, make_strategy
-from .options import UsageError, add_gpu, add_log_dir, add_speed, select_device
+from .options import UsageError, add_gpu, add_log_dir, add_max_memory, add_speed, select_device
 
 
 def add_parser(sub):
@@ -22,7 +22,11 @@ def add_parser(sub):
     p.add_argument("--distribute", choices=("mirrored", "multi-worker"),
                    help="tf.distribute over the visible devices, or over the workers of TF_CONFIG "
                         "(the global batch stays the prototxt's; --gpu all implies mirrored)")
+    p.add_argument("--continue-on-nan", action="store_true",
+                   help="train on through a NaN/Inf loss, as Caffe does (default: stop at the "
+                        "first one, naming the iteration and lr, before it is snapshotted)")
     add_speed(p)
+    add_max_memory(p)
     p.set_defaults(func=run)
     return p
 
@@ -37,7 +41,8 @@ def run(args) -> int:
         solver = Solver(args.solver, weights=args.weights, snapshot_prefix=args.snapshot_prefix,
                         log_path=args.log, echo=echo, precision=args.precision, xla=args.xla,
                         strategy=make_strategy(args.distribute, args.gpu),
-                        snapshot_at=[int(i) for i in (args.snapshot_at or "").split(",") if i])
+                        snapshot_at=[int(i) for i in (args.snapshot_at or "").split(",") if i],
+                        continue_on_nan=args.continue_on_nan)
         if args.snapshot:
             echo(glog.line(glog.RESUMING, f"Resuming from {args.snapshot}"))
             solver.restore(args.snapshot)

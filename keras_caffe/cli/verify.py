@@ -24,7 +24,7 @@ def run(args) -> int:
     with np.load(args.reference) as data:
         reference = {k: data[k] for k in data.files}
     backward = any(k.startswith(("diff/", "param/")) for k in reference)
-    cnet = build_net(args.net, args.weights, phase=args.phase,
+    cnet = build_net(args.net, args.weights, phase=args.phase, allow_missing=args.allow_missing,
                      input_shapes={k: v.shape for k, v in inputs.items()})
     ours = forward(cnet, inputs, backward=backward)
     order = list(inputs) + [t.name for n in cnet.graph.layers for t in n.tops]

@@ -10,7 +10,7 @@ import sys
 
 from ..tools import zoo
 from ..tools.convert import convert, keras_suffix
-from .options import UsageError
+from .options import UsageError, add_allow_missing, add_max_memory
 
 _NOT_DIRECTORIES = (".h5", ".tflite", ".onnx", ".pb", ".caffemodel")
 
@@ -36,6 +36,8 @@ def add_parser(sub):
                         "looked for in DIR first)")
     p.add_argument("--input-layout", choices=("NHWC", "NCHW"), default="NHWC",
                    help="4-D inputs and outputs of the converted model (default NHWC)")
+    add_allow_missing(p)
+    add_max_memory(p)
     p.set_defaults(func=run)
     return p
 
@@ -58,5 +60,6 @@ def run(args) -> int:
         print(zoo.verify(model))
     if args.convert:
         print(convert(model.net(args.net), zoo.weights(model), args.convert,
-                      input_layout=args.input_layout), file=sys.stderr)
+                      input_layout=args.input_layout, allow_missing=args.allow_missing),
+              file=sys.stderr)
     return 0

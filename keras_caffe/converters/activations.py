@@ -20,7 +20,12 @@ def relu(ctx, x):
     return ctx.add(keras.layers.ReLU(negative_slope=slope, name=ctx.keras_name))(x)
 
 
-@register("PReLU", shape=same)
+def _prelu_params(layer, bottoms):
+    """One slope per channel, or one slope in a blob without axes (``channel_shared``)."""
+    return [()] if layer.prelu_param.channel_shared else [(bottoms[0][1],)]
+
+
+@register("PReLU", shape=same, params=_prelu_params)
 def prelu(ctx, x):
     rank = ctx.rank(0)
     if rank < 2:

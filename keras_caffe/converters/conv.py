@@ -29,11 +29,24 @@ def _conv_setup(ctx):
     if len(ctx.bottom_shapes[0]) != 4:
         raise ctx.error(f"needs a 4-D bottom, got shape {ctx.bottom_shapes[0]}")
     channels = ctx.bottom_shapes[0][1]
-    group = channels if ctx.node.type in ("ConvolutionDepthwise", "DepthwiseConvolution") else p.group
+    return p, geometry.conv_window(ctx.param), channels, _group(ctx.param, channels)
+
+
+def _group(layer, channels) -> int:
+    """The layer's group (a depthwise type's is its channel count), or an error unless it
+    divides both the input channels and num_output, as Caffe checks (group 0 included)."""
+    p = layer.convolution_param
+    group = channels if layer.type in ("ConvolutionDepthwise", "DepthwiseConvolution") else p.group
+    if channels is None or group is None:
+        return group
+    if group < 1:
+        raise NetError(f"group {group} must be at least 1 (it divides the input channels "
+                       f"({channels}) and num_output ({p.num_output}) into groups)",
+                       layer=layer.name)
     if channels % group or p.num_output % group:
-        raise ctx.error(f"group {group} must divide both the input channels ({channels}) and "
-                        f"num_output ({p.num_output})")
-    return p, geometry.conv_window(ctx.param), channels, group
+        raise NetError(f"group {group} must divide both the input channels ({channels}) and "
+                       f"num_output ({p.num_output})", layer=layer.name)
+    return group
 
 
 def _output_hw(layer, hw, size_fn):
@@ -44,14 +57,28 @@ def _output_hw(layer, hw, size_fn):
 
 def _conv_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
+    _group(layer, c)
     ho, wo = _output_hw(layer, (h, w), geometry.conv_output_size)
     if (ho is not None and ho <= 0) or (wo is not None and wo <= 0):
         raise NetError(f"output would be {ho}x{wo} for a {h}x{w} input", layer=layer.name)
     return [(n, layer.convolution_param.num_output, ho, wo) for _ in bottoms]
 
 
+def _bias(p) -> list[tuple]:
+    return [(p.num_output,)] if p.bias_term else []
+
+
+def _conv_params(layer, bottoms):
+    """Caffe's (num_output, C / group, kh, kw) weight and (num_output,) bias."""
+    p, channels = layer.convolution_param, bottoms[0][1]
+    group = channels if layer.type in _FORKS else p.group
+    kh, kw = geometry.conv_window(layer).kernel
+    per_group = None if channels is None or not group else channels // group
+    return [(p.num_output, per_group, kh, kw)] + _bias(p)
+
+
 @register("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", bottoms=(1, None),
-          tops=(1, None), shape=_conv_shape, origin=_FORKS)
+          tops=(1, None), shape=_conv_shape, params=_conv_params, origin=_FORKS)
 def convolution(ctx, *xs):
     p, win, channels, group = _conv_setup(ctx)
     if len(xs) != len(ctx.node.tops):
@@ -84,20 +111,27 @@ def convolution(ctx, *xs):
 
 def _deconv_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
+    _group(layer, c)
     ho, wo = _output_hw(layer, (h, w), geometry.deconv_output_size)
     return [(n, layer.convolution_param.num_output, ho, wo) for _ in bottoms]
 
 
-@register("Deconvolution", bottoms=(1, None), tops=(1, None), shape=_deconv_shape)
+def _deconv_params(layer, bottoms):
+    """Caffe's (C, num_output / group, kh, kw) weight and (num_output,) bias."""
+    p = layer.convolution_param
+    kh, kw = geometry.conv_window(layer).kernel
+    per_group = p.num_output // p.group if p.group else None
+    return [(bottoms[0][1], per_group, kh, kw)] + _bias(p)
+
+
+@register("Deconvolution", bottoms=(1, None), tops=(1, None), shape=_deconv_shape,
+          params=_deconv_params)
 def deconvolution(ctx, *xs):
     p = ctx.param.convolution_param
     if p.axis != 1 or len(ctx.bottom_shapes[0]) != 4:
         raise ctx.error("Deconvolution is supported on 4-D blobs over the channel axis only")
     win = geometry.conv_window(ctx.param)
-    channels = ctx.bottom_shapes[0][1]
-    if channels % p.group or p.num_output % p.group:
-        raise ctx.error(f"group {p.group} must divide the input channels ({channels}) and "
-                        f"num_output ({p.num_output})")
+    _group(ctx.param, ctx.bottom_shapes[0][1])
     layer = ctx.add(CaffeDeconv2D(p.num_output, win.kernel, strides=win.stride, padding=win.pad,
                                   dilation_rate=win.dilation, groups=p.group,
                                   use_bias=p.bias_term, kernel_initializer="zeros",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from ..graph import layout
@@ -17,7 +19,18 @@ def _inner_product_shape(layer, bottoms):
     return [tuple(shape[:axis]) + (layer.inner_product_param.num_output,)]
 
 
-@register("InnerProduct", free_spatial=False, shape=_inner_product_shape)
+def _inner_product_params(layer, bottoms):
+    """Caffe's (num_output, K) weight ((K, num_output) with ``transpose``), K the product of
+    the bottom's axes from ``axis``, and (num_output,) bias."""
+    p, shape = layer.inner_product_param, bottoms[0]
+    rest = shape[layout.normalize_axis(p.axis, len(shape)):]
+    k = None if None in rest else math.prod(rest)
+    weight = (k, p.num_output) if p.transpose else (p.num_output, k)
+    return [weight] + ([(p.num_output,)] if p.bias_term else [])
+
+
+@register("InnerProduct", free_spatial=False, shape=_inner_product_shape,
+          params=_inner_product_params)
 def inner_product(ctx, x):
     p = ctx.param.inner_product_param
     shape = ctx.bottom_shapes[0]
@@ -54,7 +67,12 @@ def _embed_ids(layer, bottoms):
     return {0: int(layer.embed_param.input_dim)}
 
 
-@register("Embed", shape=_embed_shape, classes=_embed_ids)
+def _embed_params(layer, bottoms):
+    p = layer.embed_param
+    return [(p.input_dim, p.num_output)] + ([(p.num_output,)] if p.bias_term else [])
+
+
+@register("Embed", shape=_embed_shape, params=_embed_params, classes=_embed_ids)
 def embed(ctx, x):
     p = ctx.param.embed_param
     layer = CaffeEmbed(input_dim=p.input_dim, num_output=p.num_output, bias_term=p.bias_term,

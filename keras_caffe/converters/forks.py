@@ -46,7 +46,12 @@ def permute(ctx, x):
     return ctx.add(layer)(x)
 
 
-@register("Normalize", shape=same, float32=True, origin="SSD fork")
+def _normalize_params(layer, bottoms):
+    """One scale per channel, or one in a blob without axes (``channel_shared``)."""
+    return [()] if layer.norm_param.channel_shared else [(bottoms[0][1],)]
+
+
+@register("Normalize", shape=same, params=_normalize_params, float32=True, origin="SSD fork")
 def normalize(ctx, x):
     p = ctx.param.norm_param
     if not 2 <= ctx.rank(0) <= 4:

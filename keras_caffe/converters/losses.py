@@ -50,7 +50,7 @@ def _loss_and_prob_shape(layer, bottoms):
 
 
 @register("SoftmaxWithLoss", bottoms=2, tops=(1, 2), shape=_loss_and_prob_shape, loss=True,
-          labels=(1,), classes=classes_along("softmax_param"))
+          labels=(1,), classes=classes_along("softmax_param"), ignore_label=ignore_label)
 def softmax_with_loss(ctx, scores, labels):
     if len(ctx.node.tops) > 1:
         raise ctx.error("a second (prob) top is not supported: Caffe itself refuses it "
@@ -97,7 +97,7 @@ def contrastive_loss(ctx, a, b, similar):
 
 
 @register("InfogainLoss", bottoms=(2, 3), tops=(1, 2), shape=_loss_and_prob_shape, loss=True,
-          labels=(1, 2), classes=classes_along("infogain_loss_param"))
+          labels=(1, 2), classes=classes_along("infogain_loss_param"), ignore_label=ignore_label)
 def infogain_loss(ctx, *xs):
     if ctx.param.loss_param.HasField("normalize"):
         raise ctx.error("InfogainLoss does not accept the deprecated 'normalize' (Caffe aborts); "

@@ -49,10 +49,10 @@ def filter_(ctx, *inputs):
 
 
 def _parameter_shape(layer, bottoms):
-    return [blob_shape(layer.parameter_param.shape)]
+    return [blob_shape(layer.parameter_param.shape, "parameter_param.shape")]
 
 
-@register("Parameter", bottoms=0, shape=_parameter_shape)
+@register("Parameter", bottoms=0, shape=_parameter_shape, params=_parameter_shape)
 def parameter(ctx):
     """The blob is held in our layout (a rank-4 blob as N,H,W,C): its layout moves it to and
     from Caffe's.

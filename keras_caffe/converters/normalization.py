@@ -23,7 +23,13 @@ def lrn(ctx, x):
                             norm_region=region, name=ctx.keras_name))(x)
 
 
-@register("BatchNorm", shape=same, float32=True)
+def _batch_norm_params(layer, bottoms):
+    """Caffe's mean and variance (C,) and the scale factor (1,)."""
+    channels = bottoms[0][1]
+    return [(channels,), (channels,), (1,)]
+
+
+@register("BatchNorm", shape=same, params=_batch_norm_params, float32=True)
 def batch_norm(ctx, x):
     p = ctx.param.batch_norm_param
     # Unset: the phase decides at call time (training=True is Caffe's TRAIN), so the TRAIN
@@ -68,7 +74,29 @@ def _channel_only(axis: int, num_axes: int, two_bottoms: bool) -> bool:
     return axis >= 0 and num_axes != -1 and axis + num_axes <= 2
 
 
-@register("Scale", bottoms=(1, 2), shape=same, free_spatial=lambda layer: _channel_only(
+def _covered(shape, axis: int, num_axes: int) -> tuple:
+    """Caffe's axes [axis, axis + num_axes) of ``shape`` (to the end for num_axes -1)."""
+    start = layout.normalize_axis(axis, len(shape))
+    return tuple(shape[start:] if num_axes == -1 else shape[start:start + num_axes])
+
+
+def _scale_params(layer, bottoms):
+    """The scale blob (none with a second bottom, which gives the scale) and the bias blob,
+    each over the covered axes (a second bottom's shape)."""
+    p = layer.scale_param
+    if len(bottoms) > 1:
+        return [tuple(bottoms[1])] if p.bias_term else []
+    covered = _covered(bottoms[0], p.axis, p.num_axes)
+    return [covered] * (2 if p.bias_term else 1)
+
+
+def _bias_params(layer, bottoms):
+    p = layer.bias_param
+    return [] if len(bottoms) > 1 else [_covered(bottoms[0], p.axis, p.num_axes)]
+
+
+@register("Scale", bottoms=(1, 2), shape=same, params=_scale_params,
+          free_spatial=lambda layer: _channel_only(
     layer.scale_param.axis, layer.scale_param.num_axes, len(layer.bottom) > 1))
 def scale(ctx, x, *other):
     p = ctx.param.scale_param
@@ -86,7 +114,8 @@ def scale(ctx, x, *other):
     return ctx.add(layer, holds_params=True)(x)
 
 
-@register("Bias", bottoms=(1, 2), shape=same, free_spatial=lambda layer: _channel_only(
+@register("Bias", bottoms=(1, 2), shape=same, params=_bias_params,
+          free_spatial=lambda layer: _channel_only(
     layer.bias_param.axis, layer.bias_param.num_axes, len(layer.bottom) > 1))
 def bias(ctx, x, *other):
     p = ctx.param.bias_param

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import keras
 
+from ..errors import NetError
 from ..graph import geometry
+from ..graph.limits import check_field
 from ..graph.shapes import rank4
 from ..layers import CaffePooling2D, CaffeSPP
+from ..layers.spp import MAX_PYRAMID_HEIGHT, spp_level_geometry
 from .registry import register
 
 _POOL = {0: "max", 1: "ave", 2: "stochastic"}
@@ -68,10 +71,40 @@ def pooling(ctx, x):
 
 def _spp_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
-    if layer.spp_param.pyramid_height == 1:
+    height = _check_pyramid(layer, h, w)
+    if height == 1:
         return [(n, c, 1, 1)]  # Caffe then returns its single pooling's top as it is
-    bins = sum(4 ** level for level in range(layer.spp_param.pyramid_height))
-    return [(n, c * bins)]
+    bins = (4 ** height - 1) // 3          # 1 + 4 + ... + 4^(height-1)
+    return [(n, None if c is None else c * bins)]
+
+
+def _check_pyramid(layer, h, w) -> int:
+    """``pyramid_height``, or an error when a level cannot exist: level ``l`` pools into
+    ``2^l x 2^l`` windows, and Caffe's Pooling requires pad < kernel, which fails once
+    ``2^l`` exceeds the bottom's height or width (and at some sizes below, e.g. 4 bins over
+    5 rows); with the size unknown, Caffe's ``int num_bins = pow(2, l)`` bounds it."""
+    height = layer.spp_param.pyramid_height
+    if height < 1:
+        raise NetError(f"spp_param.pyramid_height must be >= 1, got {height}", layer=layer.name)
+    sizes = [s for s in (h, w) if s is not None]
+    if not sizes:
+        check_field(layer, "spp_param.pyramid_height", height, MAX_PYRAMID_HEIGHT,
+                    "level l has 2^l bins per axis, and Caffe counts them in an int")
+        return height
+    smallest = min(sizes)
+    bound = min(smallest.bit_length(), MAX_PYRAMID_HEIGHT) if smallest > 0 else 0
+    check_field(layer, "spp_param.pyramid_height", height, bound,
+                f"level l has 2^l bins per axis, and a {h}x{w} bottom has room for "
+                f"2^l <= {smallest} only up to level {bound - 1}")
+    for size in sizes:
+        for level in range(height):
+            kernel, pad = spp_level_geometry(size, 2 ** level)
+            if pad >= kernel:
+                raise NetError(f"spp_param.pyramid_height {height} is too high for a {h}x{w} "
+                               f"bottom: level {level} ({2 ** level} bins) needs kernel "
+                               f"{kernel} and pad {pad} over {size}, and Caffe's Pooling "
+                               "requires pad < kernel", layer=layer.name)
+    return height
 
 
 @register("SPP", free_spatial=False, shape=_spp_shape)

@@ -3,6 +3,8 @@ LSTM's step."""
 
 from __future__ import annotations
 
+import math
+
 from ..errors import NetError
 from ..graph import layout
 from ..layers import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
@@ -31,12 +33,33 @@ def _recurrent_shape(layer, bottoms):
     return [(t, n, layer.recurrent_param.num_output)]
 
 
-@register("LSTM", bottoms=(2, 5), tops=(1, 3), shape=_recurrent_shape)
+def _recurrent_params(gates: int, extra):
+    """Caffe's blobs of an unrolled LSTM / RNN: the input transform (gates*N, K) and its bias,
+    the static input's transform (gates*N, K_static) when there is one, then ``extra(N)``."""
+    def params(layer, bottoms):
+        p = layer.recurrent_param
+        n, rows = p.num_output, gates * p.num_output
+        states = (2 if gates == 4 else 1) if p.expose_hidden else 0
+        out = [(rows, _features(bottoms[0], 2)), (rows,)]
+        if len(bottoms) - 2 - states == 1:
+            out.append((rows, _features(bottoms[2], 1)))
+        return out + extra(n)
+    return params
+
+
+def _features(shape, axis: int):
+    rest = shape[axis:]
+    return None if None in rest else math.prod(rest)
+
+
+@register("LSTM", bottoms=(2, 5), tops=(1, 3), shape=_recurrent_shape,
+          params=_recurrent_params(4, lambda n: [(4 * n, n)]))
 def lstm(ctx, *xs):
     return _recurrent(ctx, CaffeLSTM, 2, xs)
 
 
-@register("RNN", bottoms=(2, 4), tops=(1, 2), shape=_recurrent_shape)
+@register("RNN", bottoms=(2, 4), tops=(1, 2), shape=_recurrent_shape,
+          params=_recurrent_params(1, lambda n: [(n, n), (n, n), (n,)]))
 def rnn(ctx, *xs):
     return _recurrent(ctx, CaffeRNN, 1, xs)
 

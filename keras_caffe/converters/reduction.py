@@ -50,14 +50,19 @@ def _accuracy_shape(layer, bottoms):
     return shapes
 
 
+def _accuracy_ignore(layer):
+    p = layer.accuracy_param
+    return p.ignore_label if p.HasField("ignore_label") else None
+
+
 @register("Accuracy", bottoms=2, tops=(1, 2), shape=_accuracy_shape, float32=True,
-          classes=classes_along("accuracy_param"))
+          classes=classes_along("accuracy_param"), ignore_label=_accuracy_ignore)
 def accuracy(ctx, scores, labels):
     p = ctx.param.accuracy_param
     per_class = len(ctx.node.tops) > 1
     classes = ctx.bottom_shapes[0][layout.normalize_axis(p.axis, ctx.rank(0))]
     layer = ctx.add(CaffeAccuracy(top_k=p.top_k, axis=p.axis,
-                                  ignore_label=p.ignore_label if p.HasField("ignore_label") else None,
+                                  ignore_label=_accuracy_ignore(ctx.param),
                                   per_class=per_class, num_classes=classes, name=ctx.keras_name))
     out = layer([layout.to_caffe_order(scores, ctx.helper_name("scores_to_caffe")),
                  layout.to_caffe_order(labels, ctx.helper_name("labels_to_caffe"))])

@@ -172,16 +172,20 @@ class Converter:
 
 
 def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
-             loss: bool = False, float32: bool = False, labels: Sequence[int] = (),
-             classes: Callable | None = None, origin: str | Mapping[str, str] = types.BVLC,
-             free_spatial=True, source: Callable | None = None, override: bool = False):
+             params: Callable | None = None, loss: bool = False, float32: bool = False,
+             labels: Sequence[int] = (), classes: Callable | None = None,
+             origin: str | Mapping[str, str] = types.BVLC, free_spatial=True,
+             source: Callable | None = None, override: bool = False,
+             ignore_label: Callable | None = None):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
     ``origin`` is where the types come from ("BVLC", a fork's name), or a mapping from type
     name to origin for types of several origins (unnamed ones are BVLC's).  ``source``: a
     function of the LayerParameter saying when a layer of the type is a data layer instead
-    of one the model holds (a Python layer without bottoms)."""
+    of one the model holds (a Python layer without bottoms).  ``params(layer,
+    bottom_shapes)``: Caffe's shapes of the parameter blobs the build function will make
+    (the build checks that it made exactly those)."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -195,8 +199,9 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
         for t in type_names:
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
-                          shape=shape, loss=loss, float32=float32, labels=tuple(labels),
-                          classes=classes, source=source, converter=conv, module=fn.__module__)
+                          shape=shape, params=params, loss=loss, float32=float32, labels=tuple(labels),
+                          classes=classes, ignore_label=ignore_label, source=source,
+                          converter=conv, module=fn.__module__)
         return conv
     return deco
 

@@ -5,8 +5,13 @@ the datasets ``data`` and ``label`` -- float32, shaped as legacy 4-D blobs ``N x
 (1 for missing axes) -- at each forward pass; its second pass then fails, because the
 datasets already exist.  Ours writes the first pass exactly so and appends the rows of later
 passes (``forward --batches K`` saves all K batches).  The first pass is written to a
-temporary file that then replaces ``file_name`` in one rename, so an existing file is never
-left half-written; later passes append to it and flush.
+temporary file that is then renamed to ``file_name``, so no file is ever left half-written;
+later passes append to it and flush.
+
+Where the file goes is the writer's :class:`~keras_caffe.fileio.WritePolicy` (given by
+whoever runs the net): ``file_name`` is taken in the working directory or the output
+directory and must stay inside it unless the user allows otherwise, and an existing file is
+replaced only with ``overwrite`` (a read-only one never).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import numpy as np
 
 from ..errors import NetError, layer_named
-from ..fileio import atomic_path
+from ..fileio import WritePolicy
 from ..graph import types
 from .formats.hdf5 import legacy_4d
 
@@ -29,6 +34,7 @@ class HDF5Output:
     def __init__(self, file_name: str, layer: str):
         self.path, self.layer = os.fspath(file_name), layer
         self._file = None
+        self.written = None   # the real path of the file, once the first pass is written
 
     @classmethod
     def from_layer(cls, node) -> "HDF5Output":
@@ -37,7 +43,9 @@ class HDF5Output:
             raise NetError("hdf5_output_param.file_name is empty", layer=node.name)
         return cls(name, node.name)
 
-    def write(self, data: np.ndarray, label: np.ndarray) -> None:
+    def write(self, data: np.ndarray, label: np.ndarray, writes: WritePolicy) -> None:
+        """Save one pass's bottoms: the first creates the file where ``writes`` allows, later
+        ones append to it."""
         import h5py
 
         with layer_named(self.layer):
@@ -46,8 +54,10 @@ class HDF5Output:
             raise NetError(f"data and label must have the same number of items, got shapes "
                            f"{data.shape} and {label.shape}", layer=self.layer)
         if self._file is None:
+            target = writes.place(self.path, "HDF5Output file_name", self.layer)
+            f = None
             try:
-                with atomic_path(self.path, ".h5") as tmp:
+                with writes.new_file(target, ".h5", self.layer) as tmp:
                     f = h5py.File(tmp, "w")
                     for name, blob in zip(DATASETS, blobs):
                         f.create_dataset(name, data=blob, maxshape=(None,) + blob.shape[1:],
@@ -56,7 +66,10 @@ class HDF5Output:
             except OSError as exc:
                 raise NetError(f"cannot write HDF5Output file '{self.path}': {exc}",
                                layer=self.layer) from None
-            self._file = f   # still open: the rename moved the file under it
+            finally:
+                if f is not None and target not in writes.created:
+                    f.close()   # refused or failed: nothing stays open
+            self._file, self.written = f, target   # still open: the rename moved it under it
             return
         for name, blob in zip(DATASETS, blobs):
             dataset = self._file[name]

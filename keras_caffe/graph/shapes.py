@@ -14,14 +14,26 @@ from typing import Callable, Mapping
 
 from ..errors import NetError, layer_named
 from . import types
+from .limits import check_blob
 from .net import Blob, NetGraph
 
 Shape = tuple
 
 
-def blob_shape(shape_msg) -> Shape:
-    """A BlobShape message as a tuple."""
-    return tuple(int(d) for d in shape_msg.dim)
+def blob_shape(shape_msg, field: str = "shape") -> Shape:
+    """A BlobShape message as a tuple; a negative dimension is an error naming ``field``
+    (Caffe: ``CHECK_GE(shape[i], 0)`` in ``Blob::Reshape``)."""
+    shape = tuple(int(d) for d in shape_msg.dim)
+    check_dims(shape, field)
+    return shape
+
+
+def check_dims(shape, what: str) -> None:
+    """An error unless every known dimension of ``shape`` is >= 0."""
+    negative = [d for d in shape if d is not None and d < 0]
+    if negative:
+        raise NetError(f"{what} {tuple(shape)} has a negative dimension ({negative[0]}); "
+                       "blob dimensions are >= 0")
 
 
 def same(layer, bottoms) -> list[Shape]:
@@ -66,10 +78,17 @@ def node_shapes(node, bottom_shapes: list[Shape], path=None) -> list[Shape] | No
                        layer=node.name, path=path) from exc
     if tops is None:
         return None
+    for top, shape in zip(node.tops, tops):
+        if shape is not None:
+            with layer_named(node.name, path):
+                check_dims(shape, f"top '{top.name}' would have shape")
     if len(tops) < len(node.tops):
         raise NetError(f"has {len(node.tops)} tops but type {node.type} makes {len(tops)}",
                        layer=node.name, path=path)
-    return [None if t is None else tuple(t) for t in tops[:len(node.tops)]]
+    tops = [None if t is None else tuple(t) for t in tops[:len(node.tops)]]
+    for top, shape in zip(node.tops, tops):
+        check_blob(shape, f"top '{top.name}'", node.name, path)
+    return tops
 
 
 def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
@@ -83,6 +102,8 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
     share a batch size: a given top's, or else a known one's.
     ``batch`` replaces every batch size."""
     given = {k: tuple(None if d is None else int(d) for d in v) for k, v in (given or {}).items()}
+    for name, shape in given.items():
+        check_dims(shape, f"the input shape given for '{name}'")
     tops = [t.name for n in graph.input_layers for t in n.tops]
     unknown = sorted(set(given) - set(tops))
     if unknown:
@@ -120,6 +141,9 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
             out[name] = tuple(shape)
     if batch is not None:
         out = {k: (batch,) + tuple(v[1:]) if v else v for k, v in out.items()}
+    for node in graph.input_layers:
+        for top in node.tops:
+            check_blob(out[top.name], f"input blob '{top.name}'", node.name, graph.path)
     return out
 
 

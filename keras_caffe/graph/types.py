@@ -42,9 +42,17 @@ class LayerType:
     #: Bottoms Caffe never back-propagates into, even with ``force_backward`` (labels,
     #: weights of a loss: its ``AllowForceBackward`` is false).
     labels: tuple[int, ...] = ()
+    #: Caffe's shapes of the layer's parameter blobs: ``params(layer, bottom_shapes) ->
+    #: [shape, ...]``, the blobs the built layer will hold, known before anything is built
+    #: (the memory projection, ``info``); None for a type without parameter blobs, or whose
+    #: blobs only its own code knows (a Python layer's ``setup``).
+    params: Callable | None = None
     #: ``classes(layer, bottom_shapes) -> {bottom: n}`` for bottoms that hold indices in
     #: ``[0, n)`` (class labels, embedding ids), for inputs made up by ``keras-caffe time``.
     classes: Callable | None = None
+    #: ``ignore_label(layer) -> int | None``: the label value a layer with ``classes`` skips
+    #: (Caffe's ``ignore_label``, for the layers that honour one), exempt from the range check.
+    ignore_label: Callable | None = None
     #: A layer that makes blobs from outside the net: "caller" (Input: the caller feeds it)
     #: or "data" (a data layer, read by ``reader`` when keras_caffe.data can read it); or a
     #: function of the LayerParameter saying which (a Python layer without bottoms is data).

@@ -59,11 +59,13 @@ def check_pair(value, name: str, minimum: int) -> tuple[int, int]:
     return pair
 
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     if not is_int(value):
         raise ValueError(f"`{name}` must be an int, got {name}={value!r}.")
     if minimum is not None and value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {name}={value!r}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be <= {maximum}, got {name}={value!r}.")
     return int(value)
 
 

@@ -8,6 +8,8 @@ from keras import ops
 from keras_caffe.layers._utils import check_choice, check_int
 
 _POOLS = ("max", "ave")
+#: Caffe counts a level's bins in an int (``num_bins = pow(2, level)``): levels 0..30.
+MAX_PYRAMID_HEIGHT = 31
 
 
 def spp_level_geometry(size, bins):
@@ -68,7 +70,7 @@ class CaffeSPP(keras.layers.Layer):
 
     def __init__(self, pyramid_height, pool="max", **kwargs):
         super().__init__(**kwargs)
-        self.pyramid_height = check_int(pyramid_height, "pyramid_height", 1)
+        self.pyramid_height = check_int(pyramid_height, "pyramid_height", 1, MAX_PYRAMID_HEIGHT)
         self.pool = check_choice(pool, "pool", _POOLS)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
@@ -109,7 +111,7 @@ class CaffeSPP(keras.layers.Layer):
         n, _, _, channels = input_shape
         if self.pyramid_height == 1:
             return (n, 1, 1, channels)
-        per_channel = sum(4 ** level for level in range(self.pyramid_height))
+        per_channel = (4 ** self.pyramid_height - 1) // 3   # 1 + 4 + ... + 4^(height-1)
         return (n, None if channels is None else channels * per_channel)
 
     def get_config(self):

@@ -24,11 +24,13 @@ from google.protobuf.message import DecodeError
 
 from ..errors import CaffemodelError
 from . import caffe_pb2
-from .binary_write import blob_array, write_blob, write_caffemodel  # noqa: F401  (re-exported)
+from .binary_write import _varint
+from .binary_write import (blob_array, write_blob, write_caffemodel,  # noqa: F401  (re-exported)
+                           write_net)
 from .v1_types import V1_TYPE_NAMES
 
-__all__ = ["LayerBlobs", "read_weights", "read_caffemodel", "read_blob", "write_caffemodel",
-           "write_blob", "V1_LAYER_TYPES"]
+__all__ = ["LayerBlobs", "read_weights", "read_caffemodel", "read_net_skeleton", "read_blob",
+           "write_caffemodel", "write_net", "write_blob", "V1_LAYER_TYPES"]
 
 
 @dataclass
@@ -57,6 +59,7 @@ _F4, _F8, _F2 = np.dtype("<f4"), np.dtype("<f8"), np.dtype("<f2")
 _RAW_DTYPES = {caffe_pb2.FLOAT: _F4, caffe_pb2.DOUBLE: _F8, caffe_pb2.FLOAT16: _F2}
 _TAG_FLOAT, _TAG_DOUBLE = (5 << 3) | 5, (8 << 3) | 1   # unpacked data / double_data
 _SCAN = 1 << 20                                        # elements per unpacked-run scan
+_PROTOBUF_LIMIT = 2 ** 31                              # bytes protobuf parses as one message
 
 
 # --------------------------------------------------------------------------- reading
@@ -76,15 +79,45 @@ def read_weights(path) -> list[LayerBlobs]:
 
 
 def read_caffemodel(path) -> caffe_pb2.NetParameter:
-    """The whole NetParameter through protobuf (needs about twice the file in memory)."""
+    """The whole NetParameter through protobuf (needs about twice the file in memory, and
+    protobuf parses no message over 2 GB: :func:`read_net_skeleton` reads any size)."""
     reader = _Reader(path)
     net = caffe_pb2.NetParameter()
     try:
         net.ParseFromString(reader.buf)
     except DecodeError as exc:
         read_weights(path)  # pinpoints the byte offset when the framing is broken
+        if reader.size >= _PROTOBUF_LIMIT:
+            raise CaffemodelError(f"the file is {reader.size} bytes, more than the 2 GB protobuf "
+                                  "parses as one message; read_weights and read_net_skeleton "
+                                  "read it", reader.path) from None
         raise CaffemodelError(f"not a valid NetParameter ({exc})", reader.path) from None
     return net
+
+
+def read_net_skeleton(path) -> tuple[caffe_pb2.NetParameter, list[memoryview]]:
+    """A caffemodel's NetParameter with every blob left empty, and each blob's serialized
+    BlobProto in file order (views of the mapped file).  Rewriting a model through these
+    (:func:`~keras_caffe.proto.binary_write.write_net`, after an upgrade) never holds its
+    floats, whatever its size: protobuf only ever parses the small skeleton."""
+    reader = _Reader(path)
+    blobs: list[memoryview] = []
+    skeleton = bytearray()
+    pos = 0
+    while pos < reader.size:
+        num, wire, value, end = reader.field(pos, reader.size, "NetParameter")
+        if wire == 2 and num in (100, 2):   # a layer (V1: layers); keep its definition only
+            body = reader.without_blobs(*value, legacy=num == 2, blobs=blobs)
+            skeleton += _varint((num << 3) | 2) + _varint(len(body)) + body
+        else:
+            skeleton += reader.buf[pos:end]
+        pos = end
+    net = caffe_pb2.NetParameter()
+    try:
+        net.ParseFromString(bytes(skeleton))
+    except DecodeError as exc:
+        raise CaffemodelError(f"not a valid NetParameter ({exc})", reader.path) from None
+    return net, blobs
 
 
 def read_blob(path) -> np.ndarray:
@@ -193,6 +226,27 @@ class _Reader:
             kind = kind or _V0_TYPES.get(v0_type, v0_type)
         blobs = [self.blob(a, b, f"blob {i} of layer '{name}'") for i, (a, b) in enumerate(spans)]
         return LayerBlobs(name, kind, blobs)
+
+    def without_blobs(self, start: int, end: int, legacy: bool, blobs: list,
+                      v0: bool = False) -> bytes:
+        """A layer's bytes with each blob (LayerParameter 7, V1 6, V0 50) replaced by an
+        empty one; the blobs' own bytes are appended to ``blobs``."""
+        blob_no = 50 if v0 else 6 if legacy else 7
+        out = bytearray()
+        pos = start
+        where = f"{'V0 ' if v0 else ''}layer at byte {start}"
+        while pos < end:
+            num, wire, value, after = self.field(pos, end, where)
+            if wire == 2 and num == blob_no:
+                blobs.append(self.buf[value[0]:value[1]])
+                out += _varint((num << 3) | 2) + b"\x00"
+            elif wire == 2 and legacy and not v0 and num == 1:   # V1's nested V0 layer
+                body = self.without_blobs(*value, legacy=True, blobs=blobs, v0=True)
+                out += _varint((num << 3) | 2) + _varint(len(body)) + body
+            else:
+                out += self.buf[pos:after]
+            pos = after
+        return bytes(out)
 
     def _v0(self, start: int, end: int):
         name, kind, spans = "", "", []

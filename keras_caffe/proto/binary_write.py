@@ -59,6 +59,28 @@ def write_caffemodel(path, layers, name: str = "",
             _write_layer(f, layer, blobs)
 
 
+def write_net(path, net: caffe_pb2.NetParameter, raw_blobs: Sequence) -> None:
+    """Write ``net`` (current ``layer`` format) as a binary caffemodel whose blobs are
+    ``raw_blobs``: serialized BlobProtos (bytes or memoryviews), one per blob of ``net``'s
+    layers in order, copied as they are -- ``net``'s own blobs are placeholders, as
+    :func:`keras_caffe.proto.binary.read_net_skeleton` leaves them.  Streamed, and atomic;
+    no message over protobuf's 2 GB limit is ever built."""
+    counts = [len(layer.blobs) for layer in net.layer]
+    if len(net.layers) or sum(counts) != len(raw_blobs):
+        raise NetError(f"write_net needs a net in the current format and one serialized blob "
+                       f"per blob of its layers ({sum(counts)}), got {len(raw_blobs)}")
+    header = caffe_pb2.NetParameter()
+    for fd, value in net.ListFields():
+        if fd.name != "layer":
+            _set(header, fd.name, value)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(header.SerializeToString())
+        start = 0
+        for layer, count in zip(net.layer, counts):
+            _write_layer(f, layer, list(raw_blobs[start:start + count]))
+            start += count
+
+
 def write_blob(path, array, shape: bool = True) -> None:
     """Write one array as a .binaryproto BlobProto (4-D arrays also get num/channels/
     height/width, which older mean-file readers expect).  ``shape=False`` leaves out the
@@ -133,13 +155,18 @@ def _write_layer(f, definition: caffe_pb2.LayerParameter, blobs) -> None:
         if fd.number != 7:
             _set(head if fd.number < 7 else tail, fd.name, value)
     head, tail = head.SerializeToString(), tail.SerializeToString()
-    arrays = [np.asarray(b) for b in blobs]
-    parts = [_blob_parts(a) for a in arrays]
+    # A blob is an array, or a serialized BlobProto (bytes, memoryview) written as it is.
+    arrays = [b if isinstance(b, (bytes, memoryview)) else np.asarray(b) for b in blobs]
+    parts = [(b"", b"", len(a)) if isinstance(a, (bytes, memoryview)) else _blob_parts(a)
+             for a in arrays]
     body = len(head) + len(tail) + sum(1 + len(_varint(n)) + n for _, _, n in parts)
     f.write(b"\xa2\x06" + _varint(body) + head)            # NetParameter field 100
     for array, (before, after, size) in zip(arrays, parts):
         f.write(b"\x3a" + _varint(size) + before)          # LayerParameter field 7
-        _write_data(f, array)
+        if isinstance(array, np.ndarray):
+            _write_data(f, array)
+        else:
+            f.write(array)
         f.write(after)
     f.write(tail)
 

@@ -32,7 +32,7 @@ _QUOTED_LINE = re.compile(r"^'.*?': ", re.S)
 def parse_message(text: str | bytes, msg_cls: type[M], path: str | os.PathLike | None = None) -> M:
     """Parse prototxt ``text`` into a new ``msg_cls``; ``path`` only labels errors."""
     path = os.fspath(path) if path is not None else None
-    text = _as_text(text, path)
+    text = as_text(text, path)
     message = msg_cls()
     try:
         text_format.Parse(text, message)
@@ -89,24 +89,69 @@ def write_text(message: Message, path: str | os.PathLike) -> None:
 
 # --------------------------------------------------------------------------- helpers
 
-def _as_text(data: str | bytes, path: str | None) -> str:
-    """Decode and refuse binary input, which text_format would misreport."""
+def as_text(data: str | bytes, path: str | None = None) -> str:
+    """Decode and refuse binary input, which text_format would misreport.
+
+    Caffe's parser reads the file as bytes: a comment may hold any bytes (a Latin-1 accent
+    in a note), which are kept as U+FFFD here.  A non-UTF-8 byte inside a string is an
+    error naming its line and column; one outside comments and strings means binary data."""
     if isinstance(data, str):
         text = data
     else:
         try:
             text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PrototxtError(
-                f"not UTF-8 text (invalid byte at offset {exc.start}); this looks like a "
-                "binary file such as a .caffemodel, which read_weights/read_caffemodel read",
-                path) from None
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", "surrogateescape")
+            for pos, in_string in stray_bytes(text):
+                line, column = _line_column(text, pos)
+                byte = f"byte 0x{ord(text[pos]) - 0xDC00:02X}"
+                if in_string:
+                    raise PrototxtError(f"{byte} inside a string is not UTF-8 (Caffe's strings "
+                                        "are UTF-8 text: save the file as UTF-8)",
+                                        path, line, column) from None
+                raise PrototxtError(f"{byte} is not UTF-8 text and not inside a comment; this "
+                                    "looks like a binary file such as a .caffemodel, which "
+                                    "read_weights/read_caffemodel read", path, line,
+                                    column) from None
+            text = _ESCAPED.sub("\ufffd", text)   # only comments hold them
     text = text.removeprefix("\ufeff")           # a byte-order mark some editors add
     control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if "\x00" in text[:4096] or control > 8:
         raise PrototxtError("binary data, not prototxt text; a .caffemodel/.binaryproto is "
                             "read with read_weights/read_caffemodel/read_blob", path)
     return text
+
+
+#: Bytes that are not UTF-8, as ``surrogateescape`` decoding leaves them.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+#: What the protobuf tokenizer skips or takes whole: comments and (possibly unclosed) strings.
+_SPANS = re.compile(r"#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?")
+
+
+def stray_bytes(text: str) -> list[tuple[int, bool]]:
+    """Where the non-UTF-8 bytes of ``text`` (decoded with ``surrogateescape``) lie outside
+    comments: ``(position, inside a string)``, in order.  Bytes inside comments are fine."""
+    escaped = [m.start() for m in _ESCAPED.finditer(text)]
+    if not escaped:
+        return []
+    out, k = [], 0
+    for span in _SPANS.finditer(text):
+        start, end = span.span()
+        while k < len(escaped) and escaped[k] < start:
+            out.append((escaped[k], False))
+            k += 1
+        while k < len(escaped) and escaped[k] < end:
+            if text[start] != "#":
+                out.append((escaped[k], True))
+            k += 1
+    out.extend((pos, False) for pos in escaped[k:])
+    return out
+
+
+def _line_column(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of ``text[pos]``."""
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 def _translate(exc: text_format.ParseError, path: str | None) -> PrototxtError:

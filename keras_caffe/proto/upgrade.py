@@ -426,11 +426,12 @@ def detect_kind(text, path=None) -> str:
     NetParameter is tried first (an empty text is a net). A text that is neither raises the
     :class:`PrototxtError` of the NetParameter parse, with file:line:column.
     """
+    decoded = text_io.as_text(text, path)    # bytes a comment may hold; binary refused
     for kind, cls in (("net", caffe_pb2.NetParameter), ("solver", caffe_pb2.SolverParameter)):
         try:
-            text_format.Parse(text, cls())
+            text_format.Parse(decoded, cls())
             return kind
-        except (text_format.ParseError, UnicodeDecodeError):
+        except text_format.ParseError:
             continue
     text_io.parse_net(text, path)  # raises the readable error
     raise PrototxtError("neither a NetParameter nor a SolverParameter", path=path)

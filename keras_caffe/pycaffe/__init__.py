@@ -23,7 +23,8 @@ from .detector import Detector
 from .install import install_as_caffe
 from .net import Net
 from .net_spec import NetSpec, layers, params, to_proto
-from .settings import set_device, set_mode_cpu, set_mode_gpu, set_random_seed
+from .settings import (set_device, set_mode_cpu, set_mode_gpu, set_output_policy,
+                       set_random_seed)
 from .solver import (AdaDeltaSolver, AdaGradSolver, AdamSolver, NesterovSolver, RMSPropSolver,
                      SGDSolver, get_solver)
 
@@ -101,7 +102,7 @@ class NCCL:
 
 __all__ = ["Net", "TRAIN", "TEST", "Layer", "SGDSolver", "NesterovSolver", "AdaGradSolver",
            "RMSPropSolver", "AdaDeltaSolver", "AdamSolver", "get_solver", "set_mode_cpu",
-           "set_mode_gpu", "set_device", "set_random_seed", "layer_type_list", "has_nccl",
-           "Classifier", "Detector", "io", "proto", "classifier", "detector",
+           "set_mode_gpu", "set_device", "set_random_seed", "set_output_policy",
+           "layer_type_list", "has_nccl", "Classifier", "Detector", "io", "proto", "classifier", "detector",
            "install_as_caffe", "init_log", "log", "Timer", "NCCL", "solver_count",
            "set_solver_count", "solver_rank", "set_solver_rank", "set_multiprocess"]

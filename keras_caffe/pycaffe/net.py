@@ -73,11 +73,15 @@ class NetLayer(Layer):
 
 
 class Net:
-    """A Caffe net with pycaffe's interface (see the module docstring)."""
+    """A Caffe net with pycaffe's interface (see the module docstring).  Its HDF5Output layers
+    write where ``writes`` allows (a ``keras_caffe.WritePolicy``; default: the process's, set
+    by ``caffe.set_output_policy``), not wherever ``file_name`` points as in Caffe."""
 
     def __init__(self, network_file, *args, phase=None, level: int = 0, stages=None,
-                 weights=None, _share_with=None, _seed=None):
+                 weights=None, writes=None, _share_with=None, _seed=None):
         phase, weights = _phase_and_weights(args, phase, weights)
+        # where HDF5Output layers write (a keras_caffe.WritePolicy; see set_output_policy)
+        self._writes = settings.writes if writes is None else writes
         if isinstance(network_file, caffe_pb2.NetParameter):   # a solver's inline net
             self._file, path = network_file, None
         else:
@@ -135,6 +139,7 @@ class Net:
         opened = open_net(self._graph, None, self._phase, input_shapes=shapes,
                           allow_python_layers=True, free_spatial=False, fed_inputs=True,
                           share_with=self._cnet)
+        opened.cnet.sinks.update(self._cnet.sinks)   # a file being written stays the same file
         self._setup(opened.cnet)
 
     # -- what pycaffe shows --------------------------------------------------------------
@@ -225,6 +230,7 @@ class Net:
             if source is None:
                 continue
             batch = source.next_batch()
+            source.check_indices(batch)   # a label out of range: refused, naming the record
             self._store.set_values({name: np.asarray(value, np.float32) for name, value
                                     in batch.items() if name not in source.constant_tops})
 
@@ -286,7 +292,7 @@ class Net:
         if nodes:
             write_sinks(self._graph, {n.key: self._cnet.sinks[n.key] for n in nodes},
                         {b.name: self._store.data(b.name).copy() for n in nodes
-                         for b in n.bottoms})
+                         for b in n.bottoms}, self._writes)
 
     def backward(self, diffs=None, start=None, end=None, **kwargs) -> dict:
         """Run layers ``start..end`` backward (all by default, from the last); returns
@@ -357,9 +363,11 @@ class Net:
         source.set_input_arrays(data, labels)
 
     def copy_from(self, weights) -> None:
-        """Copy the blobs of the layers of a caffemodel that this net has (by name)."""
+        """Copy the blobs of the layers of a caffemodel that this net has (by name).  As in
+        pycaffe (Caffe's ``CopyTrainedLayersFrom``), layers the file lacks keep their values;
+        a warning lists them."""
         path = _check_file(weights, "weights")
-        self._cnet.load_blobs(read_weights(path), path=path)
+        self._cnet.load_blobs(read_weights(path), path=path, allow_missing=True)
         self._params.download()
 
     def share_with(self, other: "Net") -> None:

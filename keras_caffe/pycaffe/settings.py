@@ -1,9 +1,13 @@
-"""pycaffe's process-wide settings: the mode (CPU/GPU), the device and the random seed."""
+"""pycaffe's process-wide settings: the mode (CPU/GPU), the device, the random seed, and where
+the files a net names (HDF5Output) may be written."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+
+from ..fileio import WritePolicy
 
 log = logging.getLogger("keras_caffe.pycaffe")
 
@@ -13,6 +17,8 @@ class _Settings:
     mode: str = "cpu"
     device: int = 0
     seed: int | None = None
+    #: Where nets' HDF5Output layers write; one policy for the process (a script's "run").
+    writes: WritePolicy = dataclasses.field(default_factory=WritePolicy)
 
 
 settings = _Settings()
@@ -55,3 +61,17 @@ def set_random_seed(seed: int) -> None:
 
     settings.seed = int(seed)
     keras.utils.set_random_seed(int(seed))
+
+
+def set_output_policy(output_dir=None, allow_outside_writes: bool = False,
+                      overwrite: bool = False) -> None:
+    """Where the HDF5Output layers of the nets made from now on write (keras-caffe's own
+    setting; pycaffe has none): file names are taken in ``output_dir`` (default: the working
+    directory) and must stay inside it unless ``allow_outside_writes``; an existing file that
+    this process did not write is replaced only with ``overwrite`` (a read-only one never; the
+    files its nets wrote stay its own).  Real Caffe writes wherever ``file_name`` points.
+    ``keras-caffe python`` sets it from its ``--output-dir``, ``--allow-outside-writes`` and
+    ``--overwrite``."""
+    root = None if output_dir is None else os.path.abspath(output_dir)
+    settings.writes = WritePolicy(output_dir=root, allow_outside_writes=bool(allow_outside_writes),
+                                  overwrite=bool(overwrite), created=settings.writes.created)

@@ -6,7 +6,9 @@ tests, snapshots) over pycaffe :class:`~.net.Net` objects: ``solver.net`` and
 and the nets are fed as pycaffe feeds them (data layers read a batch per pass; Input and
 constant DummyData blobs keep what the script wrote).  Before each iteration the parameter
 arrays a script holds are written into the variables; after it they are refreshed, and
-their diffs hold the step taken (old - new), as after Caffe's ``ApplyUpdate``.
+their diffs hold the step taken (old - new), as after Caffe's ``ApplyUpdate``.  At a NaN or
+Inf loss they train on, as Caffe does (``keras-caffe train`` stops unless
+``--continue-on-nan``); ``solver.continue_on_nan = False`` stops there too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class Solver(_Runner):
             param.type = self._type
         self._nets: dict = {}
         self._callbacks: list = []
-        super().__init__(param, echo=default_echo)
+        # pycaffe scripts expect Caffe's behaviour at a NaN/Inf loss: train on (a warning
+        # says so once); set ``solver.continue_on_nan = False`` to stop there instead.
+        super().__init__(param, echo=default_echo, continue_on_nan=True)
         self.solver_path = filename
         if not param.snapshot_prefix:
             self.prefix = self._default_prefix()
@@ -111,7 +115,10 @@ class Solver(_Runner):
         self.apply_update()
         loss = float(np.mean(losses))
         self._losses.append(loss)
-        self._report(lr, loss, {k: net.blobs[k].data for k in net.outputs}, 0.0)
+        outputs = {k: net.blobs[k].data for k in net.outputs}
+        self._report(lr, loss, outputs, 0.0)
+        if not np.isfinite(loss):
+            self._non_finite(loss, lr, outputs)
         self.iter += 1
         self.optimizer.iterations.assign(self.iter)
         if ((self.param.snapshot and self.iter % self.param.snapshot == 0)

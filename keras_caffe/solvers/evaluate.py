@@ -12,13 +12,14 @@ from .runner import default_echo, net_loss
 
 
 def evaluate(model, weights, iterations: int, phase: str = "test",
-             echo=default_echo) -> dict[str, np.ndarray]:
+             echo=default_echo, allow_missing: bool = False) -> dict[str, np.ndarray]:
     """Run ``iterations`` batches through ``model``; each log line goes to ``echo``; returns
-    the mean of each net output."""
+    the mean of each net output.  Weights lacking some of the net's parameter layers are
+    refused unless ``allow_missing``."""
     def info(where, message):
         echo(glog.line(where, message))
 
-    opened = open_net(model, weights, phase, data=True)
+    opened = open_net(model, weights, phase, data=True, allow_missing=allow_missing)
     cnet = opened.cnet
     names = [b.name for b in cnet.graph.outputs]
     info(glog.RUNNING_FOR, f"Running for {iterations} iterations.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..errors import SolverError
 from ..proto import caffe_pb2
 from ..proto.upgrade import read_upgraded_solver, upgrade_solver
 from .adadelta import CaffeAdaDelta
@@ -22,7 +23,8 @@ SOLVER_CLASSES: dict[str, type[CaffeOptimizer]] = {
 }
 
 
-def optimizer_from_solver(solver_param, multipliers=None) -> CaffeOptimizer:
+def optimizer_from_solver(solver_param, multipliers=None,
+                          path: str | None = None) -> CaffeOptimizer:
     """The optimizer a Caffe solver describes.
 
     ``solver_param`` is a ``caffe_pb2.SolverParameter`` (a legacy ``solver_type`` enum is
@@ -30,12 +32,16 @@ def optimizer_from_solver(solver_param, multipliers=None) -> CaffeOptimizer:
     ``base_lr`` and the ``lr_policy`` fields (always as a :class:`CaffeLearningRate`),
     ``momentum``, ``momentum2``, ``delta``, ``rms_decay``, ``weight_decay``,
     ``regularization_type``, ``clip_gradients`` and ``iter_size``.  ``multipliers`` as for
-    :class:`CaffeOptimizer` (e.g. ``cnet.param_multipliers()``).
+    :class:`CaffeOptimizer` (e.g. ``cnet.param_multipliers()``).  ``path`` names the solver
+    file in errors (a path given as ``solver_param`` names itself).
 
-    Raises ``ValueError`` where Caffe aborts: an unknown type or lr_policy, ``momentum``
-    with AdaGrad or RMSProp, ``rms_decay`` outside ``[0, 1)``, the lr-policy checks.
+    Raises :class:`~keras_caffe.errors.SolverError` (a ValueError) where Caffe aborts: see
+    :func:`check_solver`.
     """
     if isinstance(solver_param, (str, bytes, os.PathLike)):
+        if path is None and isinstance(solver_param, (str, os.PathLike)) and \
+                "\n" not in os.fspath(solver_param) and "{" not in os.fspath(solver_param):
+            path = os.fspath(solver_param)
         solver = read_upgraded_solver(solver_param, inline_nets=False)
     elif isinstance(solver_param, caffe_pb2.SolverParameter):
         solver = solver_param
@@ -44,26 +50,51 @@ def optimizer_from_solver(solver_param, multipliers=None) -> CaffeOptimizer:
     else:
         raise TypeError("solver_param must be a caffe_pb2.SolverParameter or a solver prototxt "
                         f"path/text, got {type(solver_param).__name__}")
+    check_solver(solver, path)
+    kind = solver.type
+    try:
+        common = dict(learning_rate=CaffeLearningRate.from_solver(solver),
+                      weight_decay=solver.weight_decay,
+                      regularization_type=solver.regularization_type,
+                      clip_gradients=solver.clip_gradients,
+                      iter_size=solver.iter_size,
+                      multipliers=multipliers)
+        if kind in ("SGD", "Nesterov"):
+            return SOLVER_CLASSES[kind](momentum=solver.momentum, **common)
+        if kind == "AdaGrad":
+            return CaffeAdaGrad(delta=solver.delta, **common)
+        if kind == "RMSProp":
+            return CaffeRMSProp(rms_decay=solver.rms_decay, delta=solver.delta, **common)
+        if kind == "AdaDelta":
+            return CaffeAdaDelta(momentum=solver.momentum, delta=solver.delta, **common)
+        return CaffeAdam(momentum=solver.momentum, momentum2=solver.momentum2,
+                         delta=solver.delta, **common)
+    except SolverError:
+        raise
+    except ValueError as exc:   # an optimizer's own argument check
+        raise SolverError(str(exc), path) from None
+
+
+def check_solver(solver: caffe_pb2.SolverParameter, path: str | None = None) -> None:
+    """Raise :class:`~keras_caffe.errors.SolverError` naming ``path`` where Caffe aborts on
+    the (upgraded) solver -- checked before any net is built: an unknown ``type``; momentum
+    with AdaGrad or RMSProp (``CHECK_EQ(0, momentum)``); ``rms_decay`` outside ``[0, 1)``; an
+    unknown or missing ``lr_policy`` and the policies' own CHECKs (gamma, stepsize, poly's
+    max_iter); and ``iter_size`` below 1 (Caffe would divide the loss by 0)."""
     kind = solver.type
     if kind not in SOLVER_CLASSES:
-        raise ValueError(f"unknown solver type {kind!r} (Caffe: 'Unknown solver type'); known "
-                         f"types: {sorted(SOLVER_CLASSES)}")
+        raise SolverError(f"unknown solver type {kind!r} (Caffe: 'Unknown solver type'); "
+                          f"known types: {', '.join(sorted(SOLVER_CLASSES))}", path)
     if kind in ("AdaGrad", "RMSProp") and solver.momentum != 0:
-        raise ValueError(f"Momentum cannot be used with {kind} (Caffe: CHECK_EQ(0, momentum)); "
-                         f"the solver sets momentum: {solver.momentum}")
-    common = dict(learning_rate=CaffeLearningRate.from_solver(solver),
-                  weight_decay=solver.weight_decay,
-                  regularization_type=solver.regularization_type,
-                  clip_gradients=solver.clip_gradients,
-                  iter_size=solver.iter_size,
-                  multipliers=multipliers)
-    if kind in ("SGD", "Nesterov"):
-        return SOLVER_CLASSES[kind](momentum=solver.momentum, **common)
-    if kind == "AdaGrad":
-        return CaffeAdaGrad(delta=solver.delta, **common)
-    if kind == "RMSProp":
-        return CaffeRMSProp(rms_decay=solver.rms_decay, delta=solver.delta, **common)
-    if kind == "AdaDelta":
-        return CaffeAdaDelta(momentum=solver.momentum, delta=solver.delta, **common)
-    return CaffeAdam(momentum=solver.momentum, momentum2=solver.momentum2, delta=solver.delta,
-                     **common)
+        raise SolverError(f"Momentum cannot be used with {kind} (Caffe: CHECK_EQ(0, "
+                          f"momentum)); the solver sets momentum: {solver.momentum:g}", path)
+    if kind == "RMSProp" and not 0 <= solver.rms_decay < 1:
+        raise SolverError(f"rms_decay should lie between 0 and 1 (Caffe: 0 <= rms_decay < 1), "
+                          f"got rms_decay: {solver.rms_decay:g}", path)
+    if solver.iter_size < 1:
+        raise SolverError(f"iter_size: {solver.iter_size}; it must be at least 1 (an iteration "
+                          "sums the gradients of iter_size batches)", path)
+    try:
+        CaffeLearningRate.from_solver(solver)
+    except ValueError as exc:
+        raise SolverError(str(exc), path) from None

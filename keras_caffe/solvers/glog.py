@@ -45,6 +45,8 @@ TESTING = "solver.cpp:347"          # Iteration N, Testing net (#k)
 TEST_LOSS = "solver.cpp:401"
 TEST_OUTPUT = "solver.cpp:414"      #     Test net output #k: name = v
 SNAPSHOT_MODEL = "solver.cpp:464"
+# src/caffe/net.cpp
+IGNORING_SOURCE = "net.cpp:746"     # Ignoring source layer X (CopyTrainedLayersFrom)
 # src/caffe/solvers/sgd_solver.cpp
 MULTISTEP = "sgd_solver.cpp:50"
 LR = "sgd_solver.cpp:112"           # Iteration N, lr = R

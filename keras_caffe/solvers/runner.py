@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -27,12 +28,12 @@ import numpy as np
 from ..api import open_net, read_net, read_weights
 from ..data.sources import next_feeds
 from ..execution import objective
-from ..errors import NetError
+from ..errors import CaffemodelError, NetError
 from ..proto import caffe_pb2
 from ..proto.upgrade import read_upgraded_solver
-from . import glog
+from . import glog, guards
 from . import snapshot as snapshots
-from .factory import optimizer_from_solver
+from .factory import check_solver, optimizer_from_solver
 from .lr_policies import CaffeLearningRate
 from .nets import test_nets, train_net
 
@@ -44,13 +45,25 @@ class Solver:
 
     def __init__(self, solver, weights=None, snapshot_prefix: str | None = None,
                  log_path: str | None = None, echo=print, precision: str | None = None,
-                 xla: bool = False, strategy=None, snapshot_at=()):
+                 xla: bool = False, strategy=None, snapshot_at=(), continue_on_nan: bool = False):
         self.param = (solver if isinstance(solver, caffe_pb2.SolverParameter)
                       else read_upgraded_solver(solver))
         self.solver_path = solver if isinstance(solver, (str, os.PathLike)) else None
+        # What Caffe aborts on, before any net is built: the solver's fields and where its
+        # snapshots go (Caffe's CheckSnapshotWritePermissions; solve() checks the prefix for
+        # snapshot_after_train's snapshot too).
+        where = os.fspath(self.solver_path) if self.solver_path is not None else None
+        check_solver(self.param, where)
+        self.chief = _is_chief(strategy)
+        self.prefix = snapshot_prefix if snapshot_prefix is not None else self._default_prefix()
+        if self.chief and (self.param.snapshot or snapshot_at):
+            snapshots.check_prefix(self.prefix, where)
         self.echo = echo
         self.precision, self.xla = precision, xla
         self.extra_snapshots = frozenset(snapshot_at)  # iterations to snapshot after, too
+        # Caffe trains on through a NaN/Inf loss; we stop there unless asked to go on.
+        self.continue_on_nan = continue_on_nan
+        self._nan_warned = False
         seed = self.param.random_seed if self.param.random_seed >= 0 else None
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -66,7 +79,8 @@ class Solver:
             self.train = self._build(spec, weights=weights, seed=seed or 0)
             self.tests = [self._build(s, share_with=self.train, seed=seed or 0)
                           for s in test_nets(self.param)]
-            self.optimizer = optimizer_from_solver(self.param, self.train.param_multipliers())
+            self.optimizer = optimizer_from_solver(self.param, self.train.param_multipliers(),
+                                                   path=where)
             self.variables = list(self.train.model.trainable_variables)
             self.optimizer.build(self.variables)
             # float16 needs loss scaling (bfloat16 has float32's range and does not).
@@ -80,16 +94,16 @@ class Solver:
                         raise NetError(f"batch_size {source.batch_size} does not split evenly over "
                                        f"{n} replicas")
         self.schedule = CaffeLearningRate.from_solver(self.param)
-        self.chief = _is_chief(strategy)
         self.iter = 0
-        self.prefix = snapshot_prefix if snapshot_prefix is not None else self._default_prefix()
         self.log_file = open(log_path, "a") if log_path and self.chief else None
         self._losses = deque(maxlen=max(1, self.param.average_loss))
         self._step_fn = None
         self._timer = time.perf_counter()   # Caffe's iteration_timer_ and iterations_last_
         self._iterations_last = 0
+        self._started = False   # the first step removes stale snapshot temporaries
         if isinstance(weights, (str, os.PathLike)):
             self._info(glog.FINETUNING, f"Finetuning from {os.fspath(weights)}")
+            self._report_copied(os.fspath(weights), self.train.weights_report)
 
     # ------------------------------------------------------------------ building
     def _build(self, spec, weights=None, share_with=None, seed=0):
@@ -99,11 +113,25 @@ class Solver:
             if path not in self._parsed:
                 self._parsed[path] = read_net(path)
             net = self._parsed[path]
+        # Fine-tuning copies by name, as Caffe does: layers the weights lack keep their
+        # fillers (reported by _report_copied).
         opened = open_net(net, weights, spec.state.phase, stages=list(spec.state.stage),
                           level=spec.state.level, data=True, data_seed=seed, seed=seed,
-                          share_with=share_with, precision=self.precision, path=path)
+                          share_with=share_with, precision=self.precision, path=path,
+                          allow_missing=True)
         self.sources[id(opened.cnet)] = opened.sources
         return opened.cnet
+
+    def _report_copied(self, path: str, report) -> None:
+        """Caffe's "Ignoring source layer" lines for layers of the weights the net lacks, and
+        a line naming the net's layers the weights lack (they keep their fillers)."""
+        if report is None:
+            return
+        for name in report.unused:
+            self._info(glog.IGNORING_SOURCE, f"Ignoring source layer {name}")
+        if report.missing:
+            self._info(glog.FINETUNING, f"Not copied from {path} (no weights of that name; they "
+                       f"keep their fillers): {', '.join(report.missing)}")
 
     def _default_prefix(self) -> str:
         if self.param.snapshot_prefix:
@@ -180,7 +208,11 @@ class Solver:
             self._iteration()
 
     def _start_steps(self) -> None:
-        """What Caffe's ``Step`` does first: forget the smoothed loss, start the timer."""
+        """What Caffe's ``Step`` does first: forget the smoothed loss, start the timer.  The
+        first time, remove the temporaries that killed runs' snapshots of this prefix left."""
+        if not self._started and self.chief:
+            snapshots.remove_stale_temporaries(self.prefix)
+        self._started = True
         self._losses.clear()
         self._timer = time.perf_counter()
 
@@ -197,10 +229,23 @@ class Solver:
         loss = float(np.mean(losses.numpy()))
         self._losses.append(loss)
         self._report(lr, loss, outputs, time.perf_counter() - start)
+        if not math.isfinite(loss):
+            self._non_finite(loss, lr, outputs)
         self.iter += 1
         if ((self.param.snapshot and self.iter % self.param.snapshot == 0)
                 or self.iter in self.extra_snapshots):  # once, even when both ask
             self.snapshot()
+
+    def _non_finite(self, loss: float, lr: float, outputs: dict) -> None:
+        """A NaN/Inf loss: stop before anything of it is saved (:mod:`.guards`), or with
+        ``continue_on_nan`` go on as Caffe does, warning once."""
+        if not self.continue_on_nan:
+            raise guards.non_finite_loss(self.train, loss, lr, outputs, self.iter,
+                                         self.solver_path)
+        if not self._nan_warned:
+            log.warning("%s; going on, as Caffe does",
+                        guards.describe(self.train, loss, lr, outputs, self.iter))
+            self._nan_warned = True
 
     def _should_test(self) -> bool:
         interval = self.param.test_interval
@@ -213,6 +258,8 @@ class Solver:
     def solve(self, resume: str | None = None) -> None:
         """Train to ``max_iter`` (optionally resuming from a .solverstate), then test and
         snapshot as Caffe does at the end."""
+        if self.chief and self.param.snapshot_after_train:   # before training, not after it
+            snapshots.check_prefix(self.prefix, self.solver_path and os.fspath(self.solver_path))
         self._info(glog.SOLVING, f"Solving {self.train.graph.name}")
         self._info(glog.LR_POLICY, f"Learning Rate Policy: {self.param.lr_policy}")
         if resume:
@@ -316,15 +363,22 @@ class Solver:
         return model_path, state_path
 
     def restore(self, path: str) -> None:
+        """Resume from a .solverstate (Caffe's or ours): its weights, iteration and solver
+        history, and where the data layers had got to.  A state that is empty, truncated,
+        without its history or its caffemodel, or made for another net or solver is refused
+        (a CaffemodelError naming the file), as Caffe's history-length check does."""
+        path = os.fspath(path)
         state, extra = snapshots.read(path)
         learned = state.learned_net
-        if learned and not os.path.isabs(learned) and not os.path.isfile(learned):
+        if not os.path.isabs(learned) and not os.path.isfile(learned):
             learned = os.path.join(os.path.dirname(path), os.path.basename(learned))
-        if learned:
-            self.train.load_blobs(read_weights(learned), path=learned)
+        if not os.path.isfile(learned):
+            raise CaffemodelError(f"its learned_net '{state.learned_net}' (the weights to resume "
+                                  "from) is not there", path)
+        snapshots.restore_history(self.train, self.optimizer, state, path)
+        self.train.load_blobs(read_weights(learned), path=learned)   # every layer, or refused
         self.iter = self._iterations_last = state.iter
         self.optimizer.iterations.assign(state.iter)
-        snapshots.restore_history(self.train, self.optimizer, state)
         for key, source in self.sources[id(self.train)].items():
             saved = extra.get("data", {}).get(f"train/{key}")
             if saved is not None:

@@ -19,18 +19,21 @@ def keras_suffix(out) -> str | None:
     return next((s for s in KERAS_SUFFIXES if out.endswith(s)), None)
 
 
-def convert(net, weights, out, *, phase="test", input_layout: str = "NHWC") -> str:
+def convert(net, weights, out, *, phase="test", input_layout: str = "NHWC",
+            allow_missing: bool = False) -> str:
     """Write the net built with ``weights`` to ``out`` and say what was written.
 
     ``out`` ending in ``.keras`` gets the whole model, ``.weights.h5`` its weights (both
     through a temporary file renamed into place); any other name is a SavedModel directory
-    (:func:`keras_caffe.export.export_savedmodel`, which replaces it only once complete)."""
+    (:func:`keras_caffe.export.export_savedmodel`, which replaces it only once complete).
+    Weights lacking some of the net's parameter layers are refused unless ``allow_missing``."""
     out = os.fspath(out)
     suffix = keras_suffix(out)
     if suffix is None:
         return export(net, out, format="savedmodel", weights=weights, phase=phase,
-                      input_layout=input_layout).summary()
-    cnet = build_net(net, weights, phase=phase, input_layout=input_layout)
+                      input_layout=input_layout, allow_missing=allow_missing).summary()
+    cnet = build_net(net, weights, phase=phase, input_layout=input_layout,
+                     allow_missing=allow_missing)
     with atomic_path(out, suffix=suffix) as tmp:
         if suffix == ".keras":
             cnet.model.save(tmp)

@@ -36,7 +36,7 @@ from ..api import open_net, resolve_net
 from ..data.writers import new_db
 from ..errors import DataToolError, NetError
 from ..execution import tf_float32, write_sinks
-from ..fileio import default_mode, move_into_place
+from ..fileio import WritePolicy, default_mode, move_into_place
 from ..graph import layout
 from ..proto import caffe_pb2
 
@@ -97,10 +97,12 @@ def output_paths(blobs, outputs, backend: str) -> list[str]:
 
 
 def extract_features(net, weights, blobs, batches: int, outputs, backend: str = "lmdb", *,
-                     force: bool = False, stages=(), level=None) -> list[Extracted]:
+                     force: bool = False, stages=(), level=None,
+                     writes: WritePolicy | None = None,
+                     allow_missing: bool = False) -> list[Extracted]:
     """Run ``net`` (TEST phase, ``weights``) over ``batches`` batches of its data layers and
     write each of ``blobs`` to its output (see :func:`output_paths`).  Returns what was
-    written, per blob."""
+    written, per blob.  The net's own HDF5Output layers write where ``writes`` allows."""
     blobs = [b for b in blobs if b]
     if backend not in BACKENDS:
         raise DataToolError(f"unknown backend '{backend}' (use one of {', '.join(BACKENDS)})")
@@ -121,8 +123,9 @@ def extract_features(net, weights, blobs, batches: int, outputs, backend: str = 
     if unknown:
         raise NetError(f"unknown blob(s) {', '.join(unknown)} in the TEST net; its blobs: "
                        f"{', '.join(graph.blob_names)}", path=graph.path)
-    opened = open_net(graph, os.fspath(weights), "test", data=True)
-    predict = _feature_function(opened.cnet, blobs)
+    opened = open_net(graph, os.fspath(weights), "test", data=True,
+                      allow_missing=allow_missing)
+    predict = _feature_function(opened.cnet, blobs, WritePolicy() if writes is None else writes)
     results = [Extracted(b, p, backend, 0, ()) for b, p in zip(blobs, paths)]
     with contextlib.ExitStack() as stack:
         writers = _open_writers(stack, paths, backend, force)
@@ -147,7 +150,7 @@ def _dims(shape) -> str:
     return "x".join(map(str, shape))
 
 
-def _feature_function(cnet, blobs):
+def _feature_function(cnet, blobs, writes: WritePolicy):
     """``feeds -> {name: NCHW float32 array}`` for the requested blobs (and the bottoms of the
     net's sinks, which are handed their values as in a Caffe forward pass)."""
     import keras
@@ -164,7 +167,7 @@ def _feature_function(cnet, blobs):
 
     def predict(feeds):
         out = {k: layout.to_caffe_array(tf_float32(v)) for k, v in call(feeds).items()}
-        write_sinks(cnet.graph, cnet.sinks, out)
+        write_sinks(cnet.graph, cnet.sinks, out, writes)
         return out
 
     return predict

@@ -1,24 +1,48 @@
-"""``keras-caffe info``: what a net is made of, as Caffe sees it."""
+"""``keras-caffe info``: what a net is made of, as Caffe sees it.
+
+Nothing is built or allocated when the shapes and parameter blobs of every layer are known
+from its type's declarations (``graph.types``: ``shape``, ``params``), so a net of any size is
+described in time linear in its layers, with the memory building it would take (projected as
+``graph.memory`` does, against the limit a build would apply).  A net with a layer whose
+shapes only its code knows (a Python layer, a user's type), or given ``weights`` (which are
+checked against the net), is built.
+"""
 
 from __future__ import annotations
 
 import math
 
-from ..api import build_net
+from ..api import build_net, resolve_net
+from ..converters.registry import find_unsupported
+from ..errors import UnsupportedLayerError
+from ..graph import memory, types
+from ..graph.shapes import infer_shapes
+from ..graph.shapes import input_shapes as settle_input_shapes
 from ..weights.loader import expected_blob_shapes
 
 
-def net_table(net, weights=None, phase="test", input_shapes=None) -> str:
-    cnet = build_net(net, weights, phase=phase, input_shapes=input_shapes)
+def net_table(net, weights=None, phase="test", input_shapes=None,
+              allow_missing: bool = False, max_memory=None) -> str:
+    graph = resolve_net(net, phase)
+    if weights is None and _described_by_declarations(graph):
+        missing = find_unsupported([n for n in graph.layers if _built(n)])
+        if missing:
+            raise UnsupportedLayerError(missing, path=graph.path)
+        shapes = infer_shapes(graph, settle_input_shapes(graph, input_shapes))
+        projection = memory.project(graph, shapes)
+        counts = [_declared_params(n, shapes) for n in graph.layers]
+    else:
+        cnet = build_net(graph, weights, phase=phase, input_shapes=input_shapes,
+                         allow_missing=allow_missing, max_memory=max_memory)
+        graph, shapes = cnet.graph, cnet.shapes
+        counts = [sum(math.prod(s) for s in expected_blob_shapes(cnet.contexts[n.key]))
+                  if n.key in cnet.contexts else 0 for n in graph.layers]
+        projection = memory.project(graph, shapes)
     rows = [("layer", "type", "tops", "shape (NCHW)", "params")]
-    total = 0
-    for node in cnet.graph.layers:
-        ctx = cnet.contexts.get(node.key)
-        params = sum(math.prod(s) for s in expected_blob_shapes(ctx)) if ctx else 0
-        total += params
+    for node, params in zip(graph.layers, counts):
         tops = node.tops or [None]
         for i, top in enumerate(tops):
-            shape = cnet.shapes.get(top) if top is not None else None
+            shape = shapes.get(top) if top is not None else None
             rows.append((node.name if i == 0 else "", node.type if i == 0 else "",
                          top.name if top is not None else "-",
                          "x".join("?" if d is None else str(d) for d in shape) if shape else "-",
@@ -26,6 +50,42 @@ def net_table(net, weights=None, phase="test", input_shapes=None) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    outputs = ", ".join(b.name for b in cnet.graph.outputs)
-    lines.append(f"\n{len(cnet.graph.layers)} layers, {total:,} parameters; outputs: {outputs}")
+    outputs = ", ".join(b.name for b in graph.outputs)
+    lines.append(f"\n{len(graph.layers)} layers, {sum(counts):,} parameters; outputs: {outputs}")
+    lines.append(_memory_line(projection, max_memory))
     return "\n".join(lines)
+
+
+def _memory_line(projection, max_memory) -> str:
+    limit, why = memory.memory_limit(max_memory)
+    line = f"projected memory: {projection.describe()}"
+    if limit is None:
+        return line + "; no memory limit"
+    if projection.total <= limit:
+        return line + f"; within the limit of {memory.format_size(limit)} ({why})"
+    return line + (f"; over the limit of {memory.format_size(limit)} ({why}): building it is "
+                   "refused unless --max-memory allows it")
+
+
+def _built(node) -> bool:
+    spec = types.get(node.type)
+    return spec is None or spec.built(node.param)
+
+
+def _described_by_declarations(graph) -> bool:
+    """Whether every layer's shapes and parameter blobs are declared by this package's types
+    (no user type, no Python layer, whose code alone knows them)."""
+    for node in graph.layers:
+        spec = types.get(node.type)
+        if spec is None or spec.shape is None or not spec.module.startswith("keras_caffe."):
+            return False
+    return True
+
+
+def _declared_params(node, shapes) -> int:
+    """A layer's parameter count from its type's declared blobs (blobs shared by name count
+    at each layer that holds them, as the table has always shown them)."""
+    if not all(shapes.get(b) is not None for b in node.bottoms):
+        return 0
+    blobs = memory.param_shapes(node, [shapes[b] for b in node.bottoms]) or []
+    return sum(math.prod(1 if d is None else d for d in s) for s in blobs)

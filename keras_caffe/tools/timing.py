@@ -47,11 +47,13 @@ from .timing_report import NOTE, format_report  # noqa: F401  (the report goes w
 def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
              phase: str = "train", precision: str | None = None, xla: bool = False, *,
              shapes: Mapping[str, tuple] | None = None, stages=(), level=None,
-             warmup: int = 2, seed: int = 0, per_layer: bool = True) -> dict:
+             warmup: int = 2, seed: int = 0, per_layer: bool = True,
+             allow_missing: bool = False) -> dict:
     """Time ``iterations`` forward and forward-backward passes of a net, as ``caffe time``.
 
     ``net`` is a prototxt path or text; ``weights`` an optional .caffemodel (fillers
-    otherwise).  ``batch`` replaces the batch size of every input and data layer;
+    otherwise; one lacking some parameter layers is refused unless ``allow_missing``).
+    ``batch`` replaces the batch size of every input and data layer;
     ``shapes`` gives Caffe (N, C, H, W) shapes by input blob name where the prototxt does
     not fix them (a data layer reading a database, say).  ``precision`` is a Keras dtype
     policy name (``mixed_float16``, ``mixed_bfloat16``), set while the model is built and
@@ -74,7 +76,8 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     cnet = open_net(net, weights, phase, stages=stages, level=level, read_shapes=True,
-                    input_shapes=shapes, batch=batch, precision=precision).cnet
+                    input_shapes=shapes, batch=batch, precision=precision,
+                    allow_missing=allow_missing).cnet
     graph = cnet.graph
     input_shapes = {t.name: cnet.shapes[t] for n in graph.input_layers for t in n.tops}
 

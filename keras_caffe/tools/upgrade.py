@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 
 from ..errors import PrototxtError
-from ..fileio import atomic_path
 from ..proto import caffe_pb2, text
-from ..proto.binary import read_caffemodel
+from ..proto.binary import read_net_skeleton, write_net
 from ..proto.upgrade import detect_kind, pending_net_upgrades, upgrade_net, upgrade_solver
 
 _BINARY_SUFFIXES = (".caffemodel",)
@@ -22,30 +21,28 @@ _BINARY_SUFFIXES = (".caffemodel",)
 def _is_binary(path: str, data: bytes) -> bool:
     if path.lower().endswith(_BINARY_SUFFIXES):
         return True
-    try:
-        sample = data[:4096].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < 4090:  # not just a multi-byte character cut at the sample's end
-            return True
-        sample = data[:exc.start].decode("utf-8")
+    sample = data[:4096].decode("utf-8", "surrogateescape")
+    cut = len(sample) - 3 if len(data) > 4096 else len(sample)  # a character cut at the end
+    # Non-UTF-8 bytes in comments (a Latin-1 note) are text; in strings, the text parser
+    # names them; anywhere else they are binary data.
+    if any(pos < cut and not in_string for pos, in_string in text.stray_bytes(sample)):
+        return True
     control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     return "\x00" in sample or control > 8
 
 
 def _upgrade_binary(old: str, new: str) -> str:
-    """Upgrade a binary caffemodel; the whole message is re-serialised, like Caffe's tool.
-
-    (``binary.write_caffemodel`` would re-encode legacy num/channels/height/width blobs with
-    ``shape``, which Caffe then refuses to load into 1-D/2-D parameters, so it is not used.)
-    """
-    net = read_caffemodel(old)
+    """Upgrade a binary caffemodel, like Caffe's tool: the layer definitions are upgraded and
+    every blob is copied byte for byte (legacy num/channels/height/width blobs stay so, as
+    Caffe loads them into 1-D/2-D parameters only that way).  Only the definitions go
+    through protobuf; the blobs are streamed from the mapped file, so a model of any size
+    upgrades (protobuf parses no message over 2 GB) without holding its floats."""
+    net, blobs = read_net_skeleton(old)
     steps = pending_net_upgrades(net)
     upgraded = upgrade_net(net, old)
-    with atomic_path(new) as tmp, open(tmp, "wb") as f:
-        f.write(upgraded.SerializeToString())
-    n_blobs = sum(len(layer.blobs) for layer in upgraded.layer)
+    write_net(new, upgraded, blobs)
     return (f"caffemodel '{upgraded.name}': {_steps_text(steps)}; {len(upgraded.layer)} layers, "
-            f"{n_blobs} blobs")
+            f"{len(blobs)} blobs")
 
 
 def _text_kind(data: bytes, old: str) -> str:
@@ -74,8 +71,11 @@ def upgrade_file(old, new) -> str:
     (replaced atomically); returns a one-line summary.  Bad input raises CaffeError."""
     old, new = os.fspath(old), os.fspath(new)
     with open(old, "rb") as f:
-        data = f.read()
-    kind = "binary" if _is_binary(old, data) else _text_kind(data, old)
+        data = f.read(4097)   # a caffemodel is streamed, never read whole
+        binary = _is_binary(old, data)
+        if not binary:
+            data += f.read()
+    kind = "binary" if binary else _text_kind(data, old)
     if kind == "binary":
         summary = _upgrade_binary(old, new)
     else:

@@ -31,10 +31,41 @@ def _norm(filler, shape):
     return fan_in
 
 
+def check(filler: caffe_pb2.FillerParameter, shape, layer: str | None = None) -> None:
+    """Caffe's CHECKs on a filler and the blob it fills (``filler.hpp``,
+    ``caffe_rng_gaussian``/``caffe_rng_uniform``), as errors naming the layer."""
+    kind = filler.type
+    if not math.prod(shape):
+        raise NetError(f"the {kind} filler cannot fill a blob of shape {tuple(shape)}, which "
+                       "holds no values (Caffe: CHECK(count))", layer=layer)
+    if kind != "gaussian" and filler.sparse != -1:
+        raise NetError(f"sparse: {filler.sparse} is only supported by the gaussian filler, not "
+                       f"the {kind} filler (Caffe: 'Sparsity not supported by this Filler.')",
+                       layer=layer)
+    if kind == "gaussian":
+        if not filler.std > 0:
+            raise NetError(f"the gaussian filler needs std > 0, got std: {filler.std:g} "
+                           "(Caffe: CHECK_GT(sigma, 0))", layer=layer)
+        if filler.sparse < -1:
+            raise NetError(f"the gaussian filler's sparse must be >= -1, got {filler.sparse}",
+                           layer=layer)
+    if kind == "uniform" and not filler.min <= filler.max:
+        raise NetError(f"the uniform filler needs min <= max, got min: {filler.min:g} "
+                       f"max: {filler.max:g} (Caffe: CHECK_LE(a, b))", layer=layer)
+    if kind in ("gaussian", "uniform"):
+        values = {"mean": filler.mean, "std": filler.std} if kind == "gaussian" else \
+            {"min": filler.min, "max": filler.max, "max - min": filler.max - filler.min}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise NetError(f"the {kind} filler's {bad[0]} is {values[bad[0]]:g}; it must be "
+                           "finite", layer=layer)
+
+
 def fill(filler: caffe_pb2.FillerParameter, shape, rng: np.random.Generator,
          layer: str | None = None) -> np.ndarray:
     shape = tuple(int(d) for d in shape)
     kind = filler.type
+    check(filler, shape, layer)
     if kind == "constant":
         out = np.full(shape, filler.value, np.float32)
     elif kind == "uniform":

@@ -1,19 +1,22 @@
 """The one path every Caffe blob takes into a Keras layer, and back out.
 
-Weights are matched to layers by Caffe layer name.  Every blob passes through
-``fit_blob``, which checks its shape against what the layer expects (accepting Caffe's
-legacy 4-D num/channels/height/width shapes exactly where Caffe's ``ShapeEquals`` does).
+Weights are matched to layers by Caffe layer name (:func:`load_blobs`: the one place that
+decides what a caffemodel lacking some of the net's layers, or naming one twice, does).
+Every blob passes through ``fit_blob``, which checks its shape against what the layer
+expects (accepting Caffe's legacy 4-D num/channels/height/width shapes exactly where Caffe's
+``ShapeEquals`` does).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import WeightError
+from ..errors import MissingWeightsError, WeightError
 from ..proto.binary import release_pages
 from .fillers import blob_fillers, fill
 
@@ -25,6 +28,8 @@ class LoadReport:
     loaded: list[str] = dataclasses.field(default_factory=list)
     missing: list[str] = dataclasses.field(default_factory=list)   # kept their filler init
     unused: list[str] = dataclasses.field(default_factory=list)    # in the caffemodel, not in the net
+    duplicated: list[str] = dataclasses.field(default_factory=list)  # named twice: the last copy won
+    nonfinite: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)  # layer, blob, count
 
 
 def fit_blob(blob: np.ndarray, expected: Sequence[int], layer: str, index: int) -> np.ndarray:
@@ -141,36 +146,93 @@ def initialize_from_fillers(contexts: Iterable, seed: int | None = 0) -> None:
         set_layer_blobs(ctx, [fill(f, s, rng, ctx.name) for f, s in zip(fillers, shapes)])
 
 
-def load_blobs(contexts: Mapping[str, object], layers: Iterable, path: str | None = None) -> LoadReport:
+def load_blobs(contexts: Mapping[str, object], layers: Iterable, path: str | None = None,
+               allow_missing: bool = False) -> LoadReport:
     """Copy blobs (an iterable of objects with ``name`` and ``blobs``) into the layers of the
-    net with the same name, as Caffe's ``CopyTrainedLayersFrom`` does."""
+    net with the same name, as Caffe's ``CopyTrainedLayersFrom`` does: a name that appears
+    twice takes the last copy (Caffe copies each in file order), with a warning.
+
+    A parameter layer of the net that the weights lack would keep its filler values: that
+    is refused (a :class:`~keras_caffe.errors.MissingWeightsError` naming the layers and the
+    nearest names in the file) unless ``allow_missing``, which warns instead.  Non-finite
+    values (NaN, Inf) in a copied blob are warned about, naming the layer and the blob."""
     report = LoadReport()
-    seen = set()
+    where = path or "the weights"
+    chosen, copies, order = {}, {}, []
     for entry in layers:
-        name, blobs = entry.name, list(entry.blobs)
+        name = entry.name
+        blobs = list(entry.blobs)
         ctx = contexts.get(name)
         if ctx is None or ctx.param_layer is None:
             if blobs:
                 report.unused.append(name)
             continue
-        if name in seen:
+        if not blobs:   # a blob-less entry gives nothing to copy: the layer stays missing
             continue
-        seen.add(name)
-        if not blobs:
-            continue
+        if name not in chosen:
+            order.append(name)
+        chosen[name] = blobs
+        copies[name] = copies.get(name, 0) + 1
+    assigned: set[int] = set()
+    for name in order:
+        ctx = contexts[name]
+        if copies[name] > 1:
+            log.warning("layer '%s' appears %d times in %s; the last copy is used, as Caffe's "
+                        "CopyTrainedLayersFrom does", name, copies[name], where)
+            report.duplicated.append(name)
+        for index, blob in enumerate(chosen[name]):   # before assigning releases the pages
+            bad = nonfinite_count(blob)
+            if bad:
+                log.warning("layer '%s', blob %d: %d of %d values in %s are not finite (NaN or "
+                            "Inf)", name, index, bad, np.size(blob), where)
+                report.nonfinite.append((name, index, bad))
         try:
-            set_layer_blobs(ctx, blobs)
+            set_layer_blobs(ctx, chosen[name])
         except WeightError as exc:
             if path:
                 raise WeightError(f"{exc.reason} (weights file {path})", layer=exc.layer,
                                   blob=exc.blob) from None
             raise
+        assigned.update(id(v) for v in ctx.weights)
         report.loaded.append(name)
-    report.missing = [n for n, c in contexts.items() if c.param_layer is not None and n not in seen]
-    if report.missing:
+    owners = [c for c in contexts.values() if c.param_layer is not None and c.weights]
+    missing = [c for c in owners if not all(id(v) in assigned for v in c.weights)]
+    report.missing = [c.node.key for c in missing]
+    if missing and not allow_missing:
+        raise MissingWeightsError([c.name for c in missing], path, total=len(owners),
+                                  notes=_notes(missing[:MissingWeightsError.MAX_LISTED],
+                                               report.unused))
+    if missing:
         log.warning("layers without weights in %s keep their filler initialisation: %s",
-                    path or "the weights", ", ".join(report.missing))
+                    where, ", ".join(report.missing))
     if report.unused:
-        log.warning("layers in %s that the net does not use: %s", path or "the weights",
+        log.warning("layers in %s that the net does not use: %s", where,
                     ", ".join(report.unused))
     return report
+
+
+def _notes(missing: list, unused: list[str]) -> list[str | None]:
+    """What helps find each missing layer: the most similar name of a layer in the file that
+    the net does not use (a renamed layer), or that Caffe never copies into a later layer
+    with the name of an earlier one."""
+    notes = []
+    for ctx in missing:
+        if ctx.node.key != ctx.name:
+            notes.append("a later layer of that name: Caffe copies weights into the first only")
+            continue
+        close = difflib.get_close_matches(ctx.name, unused, n=1, cutoff=0.6)
+        notes.append(f"nearest in the file: '{close[0]}'" if close else None)
+    return notes
+
+
+def nonfinite_count(blob) -> int:
+    """How many values of ``blob`` are NaN or infinite (two reductions when there are none;
+    a memory-mapped blob is counted in blocks, never copied whole)."""
+    blob = np.asarray(blob)
+    if not blob.size or not np.issubdtype(blob.dtype, np.floating):
+        return 0
+    if np.isfinite(blob.min()) and np.isfinite(blob.max()):
+        return 0
+    flat, step = blob.reshape(-1), 1 << 20
+    return int(sum(flat[i:i + step].size - np.count_nonzero(np.isfinite(flat[i:i + step]))
+                   for i in range(0, flat.size, step)))

@@ -125,12 +125,13 @@ def test_silence_consumes_blobs_so_they_are_no_model_outputs():
     assert_close(out["a"], np.maximum(inputs["data"], 0))  # the blob itself still exists
 
 
-def test_hdf5_output_writes_caffe_datasets(tmp_path):
+def test_hdf5_output_writes_caffe_datasets(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # a net's files go under the working directory
     path = tmp_path / "out.h5"
     inputs = {"data": randn(2, 3, 2, 4), "label": randn(2, seed=1)}
     text = net(inputs, layer("relu", "ReLU", "data", "relu"),
                layer("save", "HDF5Output", ["relu", "label"], [],
-                     f'hdf5_output_param {{ file_name: "{path}" }}'))
+                     'hdf5_output_param { file_name: "out.h5" }'))
     cnet, out = run(text, inputs)
     with h5py.File(path, "r") as f:
         assert sorted(f) == ["data", "label"]

@@ -108,7 +108,11 @@ def test_weights_missing_from_caffemodel_are_listed(tmp_path, caplog):
     cnet = keras_caffe.build_net(SMALL_CONVNET)
     path = tmp_path / "w.caffemodel"
     binary.write_caffemodel(path, {"conv1": cnet.get_blobs()["conv1"], "extra": [np.ones(3, np.float32)]})
+    with pytest.raises(keras_caffe.MissingWeightsError, match="no weights for 1 of the net's 2 "
+                       "parameter layer.*'ip1'") as err:
+        keras_caffe.build_net(SMALL_CONVNET, path)
+    assert err.value.missing == ["ip1"]
     with caplog.at_level("WARNING"):
-        report = keras_caffe.build_net(SMALL_CONVNET, path)
+        keras_caffe.build_net(SMALL_CONVNET, path, allow_missing=True)
     messages = caplog.text
     assert "ip1" in messages and "extra" in messages

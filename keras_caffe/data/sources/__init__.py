@@ -4,7 +4,7 @@ package declares the types (``graph.types``) with their source classes."""
 from . import input_layer, python_data, unread  # noqa: F401  (declare Input, Python data
 #                                                    layers and the unread types)
 from .base import (BatchSource, PipelineSource, batch_shapes, data_layer, default_seed,
-                   next_batches, next_feeds, open_sources, source_for)
+                   next_batches, next_feeds, open_sources, source_for, watch_indices)
 from .data import DataSource
 from .dummy_data import DummyDataSource, dummy_shapes
 from .hdf5_data import HDF5Source
@@ -14,4 +14,4 @@ from .memory_data import MemoryDataSource
 __all__ = ["BatchSource", "PipelineSource", "DataSource", "ImageDataSource", "HDF5Source",
            "MemoryDataSource", "DummyDataSource", "source_for", "open_sources",
            "batch_shapes", "next_batches", "next_feeds", "data_layer", "default_seed",
-           "dummy_shapes"]
+           "dummy_shapes", "watch_indices"]

@@ -16,8 +16,10 @@ import weakref
 
 import numpy as np
 
-from ...errors import NetError, layer_named
+from ... import errors
+from ...errors import LabelError, NetError, layer_named
 from ...graph import layout, types
+from ...graph.labels import IndexCheck
 
 class BatchSource(abc.ABC):
     """One data layer's stream of batches."""
@@ -25,6 +27,9 @@ class BatchSource(abc.ABC):
     #: Tops whose values never change after the first batch (DummyData's constant fillers):
     #: pycaffe keeps what a user writes into them.
     constant_tops: frozenset = frozenset()
+    #: The range checks of the tops the net reads as class labels or indices (set by
+    #: :func:`watch_indices` when the net is opened), run on every batch read.
+    index_checks: tuple = ()
 
     def __init__(self, tops: list[str], batch_size: int, layer: str | None = None):
         self.tops = list(tops)
@@ -40,6 +45,25 @@ class BatchSource(abc.ABC):
         """The next batch as a model takes it: our internal layout (NHWC images), as arrays
         or (on the accelerator when there is one) tensors.  Same stream as :meth:`next_batch`."""
         return {k: layout.to_internal_array(v) for k, v in self.next_batch().items()}
+
+    def describe_item(self, batch: int, item: int) -> str:
+        """Which record item ``item`` of batch ``batch`` (counted from 0) came from; a source
+        that knows its records (a database key, a file and row, a list line) names it."""
+        return f"item {item} of batch {batch} (this source does not name its records)"
+
+    def check_indices(self, batch: dict) -> None:
+        """Refuse a batch (just read) holding a class label or index out of its range,
+        naming the layer reading it, the value, the class count and the record."""
+        for check in self.index_checks:
+            if check.blob not in batch:
+                continue
+            bad = check.first_bad(batch[check.blob])
+            if bad is not None:
+                item, value = bad
+                source = f"data layer '{self.layer}'" if self.layer else "the data layer"
+                raise LabelError(f"{check.message(value)}; read by {source} from "
+                                 f"{self.describe_item(self.batches_read - 1, item)}",
+                                 layer=check.layer)
 
     def shapes(self) -> dict[str, tuple]:
         """Caffe shapes of one batch (reads one batch and rewinds)."""
@@ -110,6 +134,9 @@ class PipelineSource(BatchSource):
 
     def _diagnose(self, batch: int, exc) -> Exception:
         """A clear error for a failed batch (names the record/line when it can)."""
+        own = python_error(exc)
+        if own is not None:
+            return NetError(own, layer=self.layer)
         return NetError(f"reading batch {batch} failed: {tf_message(exc)}", layer=self.layer)
 
     def _next(self, mode: tuple[str, bool]):
@@ -200,7 +227,23 @@ def tf_message(exc) -> str:
         message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
         message = re.sub(r"^Error in user-defined function passed to .*? transformation with "
                          r"iterator: [\w:]+: ", "", message)
+        message = message.split(_TRACEBACK, 1)[0]   # a Python error: TF appends its traceback
     return message.replace("\\'", "'").strip()
+
+
+_TRACEBACK = "\nTraceback (most recent call last):"
+
+
+def python_error(exc) -> str | None:
+    """The message of a CaffeError that Python code in a pipeline raised (a generator walking
+    a database names the record it failed on), which TF reports with its traceback; None
+    when the TF error is not one of those."""
+    message = getattr(exc, "message", str(exc))
+    found = re.search(r"(?:^|[\s}])(\w+): (.*?)" + re.escape(_TRACEBACK), message, re.S)
+    cls = getattr(errors, found.group(1), None) if found else None
+    if isinstance(cls, type) and issubclass(cls, errors.CaffeError):
+        return found.group(2).strip()
+    return None
 
 
 
@@ -236,18 +279,30 @@ def batch_shapes(sources) -> dict[str, tuple]:
     return shapes
 
 
+def watch_indices(sources, checks: list[IndexCheck]) -> None:
+    """Give each source the checks of the tops it writes (see ``graph.labels``)."""
+    for source in sources.values():
+        source.index_checks = tuple(c for c in checks if c.blob in source.tops)
+
+
 def next_batches(sources) -> dict[str, np.ndarray]:
-    """The next batch of every source, by top name (NCHW, as Caffe's data layers give)."""
+    """The next batch of every source, by top name (NCHW, as Caffe's data layers give);
+    labels out of range are refused (``BatchSource.check_indices``)."""
     batch = {}
     for source in sources.values():
-        batch.update(source.next_batch())
+        values = source.next_batch()
+        source.check_indices(values)
+        batch.update(values)
     return batch
 
 
 def next_feeds(sources) -> dict:
-    """The next batch of every source as the model takes it (see ``BatchSource.next_feeds``)."""
+    """The next batch of every source as the model takes it (see ``BatchSource.next_feeds``);
+    labels out of range are refused."""
     feeds = {}
     for source in sources.values():
-        feeds.update(source.next_feeds())
+        values = source.next_feeds()
+        source.check_indices(values)
+        feeds.update(values)
     return feeds
 

@@ -7,7 +7,7 @@ from ..formats.datum import datum_to_array
 from ..formats.db import open_db
 from ..pipelines import db_dataset
 from ..transform import DataTransformer
-from .base import PipelineSource, data_layer, tf_message
+from .base import PipelineSource, data_layer, python_error, tf_message
 
 
 def _data_shape(layer, bottoms):
@@ -53,6 +53,11 @@ class DataSource(PipelineSource):
         return db_dataset(self.db, self.batch_size, self.transformer, start_batch=self._start,
                           labels=len(self.tops) == 2, layout=layout, deferred=deferred)
 
+    def describe_item(self, batch, item):
+        position = (batch * self.batch_size + item) % len(self.db)
+        key, _ = self.db.get(position)
+        return f"{self.db.backend} {self.db.describe(position, key)}"
+
     def _diagnose(self, batch, exc):
         n = len(self.db)
         t = self.transformer
@@ -64,6 +69,9 @@ class DataSource(PipelineSource):
                 datum_to_array(value, t.force_color, t.force_gray, where)
             except CaffeError as err:
                 return NetError(str(err), layer=self.layer)
+        own = python_error(exc)   # a record read ahead, past this batch: it names itself
+        if own is not None:
+            return NetError(own, layer=self.layer)
         return NetError(f"{self.db.backend} '{self.db.path}', batch {batch}: "
                         f"{tf_message(exc)}", layer=self.layer)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import NetError
+from ...graph.shapes import blob_shape
 from ...proto import caffe_pb2
 from ...weights.fillers import fill
 from .base import BatchSource, data_layer, default_seed
@@ -65,6 +66,9 @@ class DummyDataSource(BatchSource):
     def seek(self, batches_read: int) -> None:
         self.batches_read = int(batches_read)
 
+    def describe_item(self, batch, item):
+        return f"its filler (item {item} of batch {batch}; check the dummy_data_param filler)"
+
     def state(self):
         return {"batches_read": self.batches_read, "seed": self.seed}
 
@@ -97,4 +101,5 @@ def dummy_shapes(param: caffe_pb2.DummyDataParameter, n_tops: int) -> list[tuple
         return [tuple(v[i if len(v) > 1 else 0] for v in legacy) for i in range(n_tops)]
     if len(param.shape) not in (1, n_tops):
         raise NetError(f"dummy_data_param needs 1 or {n_tops} shapes, got {len(param.shape)}")
-    return [tuple(param.shape[i if len(param.shape) > 1 else 0].dim) for i in range(n_tops)]
+    return [blob_shape(param.shape[i if len(param.shape) > 1 else 0], "dummy_data_param.shape")
+            for i in range(n_tops)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import NetError, layer_named
-from ..formats.hdf5 import read_datasets
+from ..formats.hdf5 import read_datasets, same_items
 from ..formats.lists import file_list
 from .base import BatchSource, data_layer
 
@@ -33,10 +33,12 @@ class HDF5Source(BatchSource):
         with layer_named(layer):
             self.files = file_list(list_path)
             self.data = [read_datasets(path, tops) for path in self.files]  # per file
+            same_items(self.files, self.data, f"'{list_path}'")
         self.total = sum(len(d[tops[0]]) for d in self.data)
         if self.total == 0:
             raise NetError(f"the HDF5 files of '{list_path}' hold no rows", layer=layer)
         self._order = self._make_order()
+        self._picks: list[tuple[int, int]] = []   # (file, row) of the last batch's items
 
     @classmethod
     def from_layer(cls, node, phase, seed=None, **options):
@@ -66,6 +68,7 @@ class HDF5Source(BatchSource):
                 self._order = self._make_order()
             picks.append(self._order[position])
         self.batches_read += 1
+        self._picks = picks
         files = np.array([i for i, _ in picks])
         rows = np.array([r for _, r in picks])
         out = {}
@@ -79,6 +82,11 @@ class HDF5Source(BatchSource):
                                           for i in sorted(set(files.tolist()))])
                 out[t] = stacked[order]
         return out
+
+    def describe_item(self, batch, item):
+        """The file and row of an item of the batch just read."""
+        i, row = self._picks[item]
+        return f"HDF5 file '{self.files[i]}', row {row}"
 
     def seek(self, batches_read: int) -> None:
         """Go to a position; a shuffled source replays its reshuffles from the seed, so the

@@ -58,6 +58,13 @@ class ImageDataSource(PipelineSource):
             start_batch=self._start, labels=len(self.tops) == 2, layer=self.layer,
             layout=layout, deferred=deferred)
 
+    def describe_item(self, batch, item):
+        p = self.param
+        order = image_order(len(self.entries), p.shuffle, p.rand_skip, self.seed,
+                            batch * self.batch_size + item)
+        path, _, line = self.entries[next(order)[1]]
+        return f"{p.source}:{line} ('{path.decode('utf-8', 'backslashreplace')}')"
+
     def _diagnose(self, batch, exc):
         p = self.param
         order = image_order(len(self.entries), p.shuffle, p.rand_skip, self.seed,

@@ -8,7 +8,7 @@ from ...graph.shapes import blob_shape
 
 
 def _input_shape(layer, bottoms):
-    shapes = [blob_shape(s) for s in layer.input_param.shape]
+    shapes = [blob_shape(s, "input_param.shape") for s in layer.input_param.shape]
     n = len(layer.top)
     if len(shapes) == 1 and n > 1:
         shapes = shapes * n

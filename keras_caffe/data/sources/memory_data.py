@@ -78,5 +78,9 @@ class MemoryDataSource(BatchSource):
             batch[self.tops[1]] = self.labels[rows].copy()
         return batch
 
+    def describe_item(self, batch, item):
+        row = (batch * self.batch_size) % len(self.data) + item
+        return f"row {row} of the arrays given to set_input_arrays / add_images"
+
     def seek(self, batches_read: int) -> None:
         self.batches_read = int(batches_read)
