@@ -29,8 +29,10 @@ calls them:
   ``--build-max`` layers (default 10k: Keras's functional-model construction itself costs
   ~0.5 ms per layer).
 
-Columns: seconds, microseconds per layer, the ratio to the previous size's time (linear:
-about the ratio of the layer counts, 10 for 10x) and the peak extra memory.  A step that
+Columns: seconds (wall), CPU seconds of the process, microseconds of CPU per layer, the
+ratio to the previous size's CPU time (linear: about the ratio of the layer counts, 10 for
+10x; CPU time, not wall time, so that other processes sharing the machine do not move it)
+and the peak extra memory.  A step that
 runs past ``--timeout`` (default 900 s) is shown as such and not run at larger sizes.
 ``--profile STEP`` runs one more child with cProfile at the largest size and prints the
 20 functions with the most cumulative time.
@@ -134,7 +136,7 @@ def child(step: str, path: str, profile: bool) -> None:
             f.write("5")
     except OSError:
         exact = False
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
         import pstats
@@ -144,8 +146,9 @@ def child(step: str, path: str, profile: bool) -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(20)
     else:
         run()
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "peak": _status()["VmHWM"] - base, "exact": exact}))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": _status()["VmHWM"] - base,
+                      "exact": exact}))
 
 
 def run_child(step: str, path: str, timeout: float, profile: bool = False) -> dict | None:
@@ -192,8 +195,8 @@ def main(argv=None) -> int:
                 f.write(generate(n, args.kind))
         print(f"{args.kind} nets; sizes in layers (file size): " + ", ".join(
             f"{n} ({os.path.getsize(paths[n]) / 1e6:.1f} MB)" for n in sizes))
-        print(f"{'step':8} {'layers':>8} {'seconds':>9} {'us/layer':>9} {'x prev':>7} "
-              f"{'peak MB':>8}")
+        print(f"{'step':8} {'layers':>8} {'seconds':>9} {'cpu s':>9} {'us/layer':>9} "
+              f"{'x prev':>7} {'peak MB':>8}")
         for step in steps:
             previous, given_up = None, False
             for n in sizes:
@@ -211,11 +214,11 @@ def main(argv=None) -> int:
                     print(f"{step:8} {n:>8} error: {r['error']}")
                     given_up = True
                     continue
-                ratio = f"{r['seconds'] / previous:7.1f}" if previous else f"{'':7}"
+                ratio = f"{r['cpu'] / previous:7.1f}" if previous else f"{'':7}"
                 peak = f"{r['peak'] / 2**20:8.1f}" + ("" if r["exact"] else "*")
-                print(f"{step:8} {n:>8} {r['seconds']:9.2f} {r['seconds'] / n * 1e6:9.1f} "
-                      f"{ratio} {peak}", flush=True)
-                previous = r["seconds"]
+                print(f"{step:8} {n:>8} {r['seconds']:9.2f} {r['cpu']:9.2f} "
+                      f"{r['cpu'] / n * 1e6:9.1f} {ratio} {peak}", flush=True)
+                previous = r["cpu"]
         if args.profile:
             largest = max(n for n in sizes if args.profile != "build" or n <= args.build_max)
             print(f"\ncProfile of {args.profile} at {largest} layers:")

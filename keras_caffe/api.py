@@ -9,9 +9,9 @@ from typing import Mapping
 import keras
 import numpy as np
 
-from .data.sources import (BatchSource, batch_shapes, next_batches, next_feeds, open_sources,
-                           source_for, watch_indices)
-from .errors import NetError
+from .data.sources import (BatchSource, next_batches, next_feeds, open_sources, source_for,
+                           watch_indices)
+from .errors import CaffeError, NetError
 from .execution import run
 from .fileio import WritePolicy
 from .graph import types
@@ -170,8 +170,9 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
     the shapes of its input blobs settled in one place, and the model built.
 
     ``net``: prototxt path or text, NetParameter, or a resolved graph.  ``data``: the net is
-    fed by its data layers: their sources are opened (seeded with ``data_seed``) and read once for
-    the batch shapes, and every batch they read is checked for class labels outside the range
+    fed by its data layers: their sources are opened (seeded with ``data_seed``), their first
+    item read for the shapes the prototxt leaves open (as Caffe sizes a data layer's tops; no
+    batch is read before the net is built and its memory projected), and every batch they read is checked for class labels outside the range
     of the layers reading them (a LabelError naming the layer, value and record); Input layers, which no source feeds, are refused unless ``fed_inputs``
     (pycaffe's nets: the caller writes them beside the data layers).  Otherwise the caller
     feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
@@ -187,8 +188,12 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
             _refuse_unfed(graph, phase_id)
         sources = open_sources(graph, phase_id, data_seed,
                                build_kwargs.get("allow_python_layers", False))
-        found = batch_shapes(sources)
-        read = lambda node: found  # noqa: E731
+
+        def read(node):
+            # Only where the prototxt leaves a shape open (once its own figures passed the
+            # blob bounds), sized by one item: no batch is read before the net is built.
+            return sources[node.key].shapes() if node.key in sources else None
+
         build_kwargs.setdefault("free_spatial", False)
     elif read_shapes:
         read = lambda node: _shapes_of_one_batch(node, phase_id)  # noqa: E731
@@ -212,20 +217,30 @@ def _refuse_unfed(graph: NetGraph, phase: int) -> None:
                        path=graph.path)
 
 
-def _shapes_of_one_batch(node, phase: int) -> dict | None:
-    """Shapes of one batch of a data layer's source, or None when it cannot be read."""
+def _shapes_of_one_batch(node, phase: int) -> dict | str | None:
+    """Shapes of one batch of a data layer's source; when it cannot be read, what its
+    CaffeError says (the layer named once, by the caller), or None."""
     try:
         source = source_for(node, phase)
-    except Exception:  # noqa: BLE001  (no readable source: the caller is told to give shapes)
+    except CaffeError as exc:   # no readable source: the caller is told to give shapes, and why
+        return _why(exc, node.name)
+    except Exception:  # noqa: BLE001
         return None
     try:
         return source.shapes()
+    except CaffeError as exc:
+        return _why(exc, node.name)
     except Exception:  # noqa: BLE001
         return None
     finally:
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def _why(exc: CaffeError, layer: str) -> str:
+    named = isinstance(exc, NetError) and exc.layer == layer
+    return exc.reason if named else str(exc)
 
 
 def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,

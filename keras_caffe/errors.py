@@ -50,14 +50,16 @@ class NetError(CaffeError):
 
 @contextlib.contextmanager
 def layer_named(layer: str | None, path: str | None = None):
-    """Name ``layer`` (and ``path``) in the NetErrors raised inside that name no layer: the
-    code that knows which layer it works for says so once, instead of passing the name down."""
+    """Name ``layer`` and ``path`` in the NetErrors raised inside that name no layer or no
+    file: the code that knows which layer (and file) it works for says so once, instead of
+    passing the names down."""
     try:
         yield
     except NetError as exc:
-        if layer is None or exc.layer is not None or type(exc) is not NetError:
+        named, where = (layer if exc.layer is None else exc.layer), exc.path or path
+        if type(exc) is not NetError or (named, where) == (exc.layer, exc.path):
             raise
-        raise NetError(exc.reason, layer=layer, path=exc.path or path) from exc.__cause__
+        raise NetError(exc.reason, layer=named, path=where) from exc.__cause__
 
 
 class MemoryLimitError(NetError):

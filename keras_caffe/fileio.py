@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import re
 import stat
@@ -35,6 +36,17 @@ def atomic_path(path, suffix: str = "", *, replace: bool = True):
     path = os.fspath(path)
     mode = _replaceable_mode(path)
     directory = os.path.dirname(os.path.abspath(path))
+    # The OSErrors open() would raise, said of the file asked for, not of its temporary.
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give the name of a file to write",
+                                path)
+    if not os.path.isdir(directory):
+        folder = os.path.dirname(path)
+        if os.path.exists(folder):
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write it: '{folder}' is not a "
+                                     "folder", path)
+        raise FileNotFoundError(errno.ENOENT, f"cannot write it: the folder '{folder}' does not "
+                                "exist", path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.",
                                suffix=".tmp" + suffix, dir=directory)
     os.close(fd)

@@ -121,6 +121,22 @@ def mark_filled(ctx) -> None:
         variable._caffe_filled = True
 
 
+def _check_input_names(graph: NetGraph, compute) -> None:
+    """Caffe keeps blob names and layer names apart; a Keras model names its inputs after
+    their blobs and its layers after theirs, in one namespace.  A layer named like an input
+    blob is refused here, by name, instead of by Keras's "name is used 2 times"."""
+    layers = {keras_name(n.key): n.name for n in compute}
+    for node in graph.input_layers:
+        for top in node.tops:
+            other = layers.get(keras_name(top.name))
+            if other is not None:
+                raise NetError(f"the layer is named like the input blob '{top.name}' (a top "
+                               f"of layer '{node.name}'); a Keras model names its inputs after "
+                               "their blobs and its layers after theirs, and every name must "
+                               "be unique: rename the layer or the blob", layer=other,
+                               path=graph.path)
+
+
 def _built(node) -> bool:
     spec = types.get(node.type)
     return spec is None or spec.built(node.param)
@@ -180,6 +196,7 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     missing = registry.find_unsupported(compute)
     if missing:
         raise UnsupportedLayerError(missing, path=graph.path)
+    _check_input_names(graph, compute)
     given = settle_input_shapes(graph, input_shapes)
     shapes: dict[Blob, tuple] = {t: given[t.name] for n in graph.input_layers for t in n.tops}
     inferred = infer_shapes(graph, given, strict=False)

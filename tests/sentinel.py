@@ -36,3 +36,22 @@ def make_sentinel(root) -> dict:
             f.write(f"sentinel {name}\n".encode())
         os.chmod(path, mode)
     return tree_state(root)
+
+
+def refused(argv, folder, capsys) -> str:
+    """Run ``keras-caffe ARGV`` (in-process) and assert it is refused the way bad input must
+    be: exit status 1, exactly one ``keras-caffe CMD: error: ...`` line on stderr and nothing
+    after it (log lines may come before), no traceback, and ``folder`` (files, modes, times)
+    exactly as before.  Returns the message (what follows ``error: ``)."""
+    from keras_caffe import cli
+
+    capsys.readouterr()
+    before = tree_state(folder)
+    assert cli.main([str(a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    prefix = f"keras-caffe {argv[0]}: error: "
+    lines = [line for line in err.splitlines() if line.startswith(prefix)]
+    assert len(lines) == 1 and err.splitlines()[-1] == lines[0], err   # one line, said last
+    assert tree_state(folder) == before
+    return lines[0].removeprefix(prefix)

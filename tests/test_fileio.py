@@ -80,6 +80,24 @@ def test_replace_false_refuses_an_existing_file_even_one_that_appears_meanwhile(
     assert (tmp_path / "c.bin").read_bytes() == b"new"
 
 
+@pytest.mark.parametrize("target, error, message", [
+    ("gone/out.bin", FileNotFoundError, "cannot write it: the folder '{d}/gone' does not exist"),
+    ("file/out.bin", NotADirectoryError, "cannot write it: '{d}/file' is not a folder"),
+    ("folder", IsADirectoryError, "is a folder; give the name of a file to write"),
+])
+def test_a_target_that_cannot_be_a_file_is_named_not_its_temporary(tmp_path, target, error,
+                                                                    message):
+    (tmp_path / "file").write_bytes(b"kept")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(error) as err:
+        _write(tmp_path / target, b"new")
+    assert (err.value.filename, err.value.strerror) == (str(tmp_path / target),
+                                                         message.format(d=tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["file", "folder"]
+    assert not os.listdir(tmp_path / "folder")
+    assert (tmp_path / "file").read_bytes() == b"kept"
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

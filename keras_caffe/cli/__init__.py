@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     except UsageError as exc:
         print(f"keras-caffe {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (CaffeError, FileNotFoundError) as exc:
+    except (CaffeError, OSError) as exc:   # a file missing, a folder given for a file, ...
+        if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            exc = f"{exc.filename}: {exc.strerror}"
         print(f"keras-caffe {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

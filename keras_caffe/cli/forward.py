@@ -9,7 +9,7 @@ import numpy as np
 
 from ..api import forward, forward_batches
 from ..fileio import save_npz
-from .options import UsageError, add_net, add_speed, add_writes, write_policy
+from .options import UsageError, add_net, add_speed, add_writes, read_npz, write_policy
 
 
 def add_parser(sub):
@@ -40,8 +40,7 @@ def run(args) -> int:
         return 0
     if args.inputs is None:
         raise UsageError("give --inputs IN.npz, or --batches K for a net with data layers")
-    with np.load(args.inputs) as data:
-        inputs = {k: data[k] for k in data.files}
+    inputs = read_npz(args.inputs, "--inputs")
     blobs = forward(args.net, inputs, weights=args.weights, phase=args.phase,
                     backward=args.backward, xla=args.xla, precision=args.precision,
                     allow_missing=args.allow_missing, writes=write_policy(args))

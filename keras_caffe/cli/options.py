@@ -6,6 +6,9 @@ import argparse
 import logging
 import os
 import re
+import zipfile
+
+import numpy as np
 
 from ..fileio import WritePolicy
 from ..graph.memory import parse_size
@@ -131,6 +134,30 @@ def numbers(text: str, what: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.replace(",", " ").split())
     except ValueError:
         raise UsageError(f"{what}: not a list of numbers: {text!r}") from None
+
+
+def read_npz(path, option: str) -> dict:
+    """The arrays of the .npz file given as ``option``, by name.  A file numpy cannot read as
+    an archive of numeric arrays (another format, pickled objects, a bare .npy) is a
+    UsageError naming it; a missing file is the OSError the command reports."""
+    problem, arrays = None, {}
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {k: data[k] for k in data.files}
+        else:
+            problem = "a single .npy array, not an .npz archive of arrays by blob name"
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:
+        problem = ("pickled Python objects, which are never loaded" if "pickled" in str(exc)
+                   else f"not an .npz archive of numeric arrays ({exc})")
+    bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)
+           or v.dtype.kind not in "biuf"]
+    if bad:
+        problem = f"{bad[0]!r} is not an array of numbers"
+    if problem:
+        raise UsageError(f"{option} {os.fspath(path)!r}: {problem}")
+    return arrays
 
 
 def select_device(gpu) -> list[int]:

@@ -1,6 +1,7 @@
 """``keras-caffe python SCRIPT [ARGS]``: run a pycaffe script unchanged, with ``import caffe``
 resolving to ``keras_caffe.pycaffe``.  ``--output-dir``, ``--allow-outside-writes`` and
-``--overwrite`` (before SCRIPT) say where its nets' HDF5Output layers may write."""
+``--overwrite`` (before SCRIPT) say where its nets' HDF5Output layers may write, and
+``--max-memory`` the limit each of its nets is projected against."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 from ..pycaffe.install import install_as_caffe
 from ..pycaffe.settings import settings
-from .options import UsageError, add_writes, write_policy
+from .options import UsageError, add_max_memory, add_writes, write_policy
 
 
 def add_parser(sub):
@@ -21,6 +22,7 @@ def add_parser(sub):
                        "keras_caffe.pycaffe.install_as_caffe(): `import caffe`, `caffe.io`, "
                        "`from caffe.proto import caffe_pb2` ... resolve to keras-caffe.")
     add_writes(p)
+    add_max_memory(p)   # every caffe.Net the script makes (cli.main applies it)
     p.add_argument("script", metavar="SCRIPT", help="a Python script written for pycaffe")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     p.set_defaults(func=run)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..api import build_net, forward
 from ..tools.verify import compare, format_rows
-from .options import add_net
+from .options import add_net, read_npz
 
 
 def add_parser(sub):
@@ -19,10 +17,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    with np.load(args.inputs) as data:
-        inputs = {k: data[k] for k in data.files}
-    with np.load(args.reference) as data:
-        reference = {k: data[k] for k in data.files}
+    inputs = read_npz(args.inputs, "--inputs")
+    reference = read_npz(args.reference, "--reference")
     backward = any(k.startswith(("diff/", "param/")) for k in reference)
     cnet = build_net(args.net, args.weights, phase=args.phase, allow_missing=args.allow_missing,
                      input_shapes={k: v.shape for k, v in inputs.items()})

@@ -1,13 +1,13 @@
 """Element-wise layers: ReLU, PReLU, ELU, Sigmoid, TanH, AbsVal, Power, Exp, Log, BNLL,
-Threshold, Clip, Swish, Dropout and Softmax."""
+Threshold, Clip, Swish, Dropout and Softmax; the MobileNetV2 ports' ReLU6."""
 
 from __future__ import annotations
 
 import keras
 
 from ..graph import layout
-from ..layers import (CaffeAbsVal, CaffeBNLL, CaffeClip, CaffeExp, CaffeLog, CaffePower,
-                      CaffeSwish, CaffeThreshold)
+from ..layers import (CaffeAbsVal, CaffeBNLL, CaffeClip, CaffeDropout, CaffeExp, CaffeLog,
+                      CaffePower, CaffeSwish, CaffeThreshold)
 from ..graph.shapes import same
 from ..proto import caffe_pb2
 from ..weights.layouts import Flattened
@@ -18,6 +18,17 @@ from .registry import register
 def relu(ctx, x):
     slope = ctx.param.relu_param.negative_slope
     return ctx.add(keras.layers.ReLU(negative_slope=slope, name=ctx.keras_name))(x)
+
+
+@register("ReLU6", shape=same, origin="MobileNetV2 ports")
+def relu6(ctx, x):
+    """``min(max(x, 0) + negative_slope * min(x, 0), 6)`` (``relu6_param``), Keras's ReLU with
+    ``max_value`` 6: the same for any slope >= 0 (the gradient at exactly 0 is 0 here,
+    the slope in the port)."""
+    slope = ctx.param.relu6_param.negative_slope
+    if slope < 0:
+        raise ctx.error(f"relu6_param.negative_slope must be >= 0 here, got {slope}")
+    return ctx.add(keras.layers.ReLU(max_value=6.0, negative_slope=slope, name=ctx.keras_name))(x)
 
 
 def _prelu_params(layer, bottoms):
@@ -107,6 +118,13 @@ def dropout(ctx, x):
     ratio = p.dropout_ratio
     if not 0.0 <= ratio < 1.0:
         raise ctx.error(f"dropout_ratio must be in [0, 1), got {ratio}")
+    if not p.scale_train or p.sample_weights_test:
+        # Fast R-CNN's scale at TEST time, Bayesian SegNet's dropout at TEST time.
+        if not p.scale_train and p.sample_weights_test:
+            raise ctx.error("scale_train: false (Fast R-CNN) with sample_weights_test: true "
+                            "(Bayesian SegNet) is not supported: say one or the other")
+        return ctx.add(CaffeDropout(ratio, scale_train=p.scale_train,
+                                    test_dropout=p.sample_weights_test, name=ctx.keras_name))(x)
     # Caffe's dropout is inverted (TRAIN scales by 1/(1 - p), TEST is the identity), as Keras's.
     return ctx.add(keras.layers.Dropout(ratio, name=ctx.keras_name))(x)
 

@@ -77,8 +77,32 @@ def _conv_params(layer, bottoms):
     return [(p.num_output, per_group, kh, kw)] + _bias(p)
 
 
+def _padded(shape, pad, extra=(0, 0)):
+    """A 4-D shape with H and W grown by ``2 * pad + extra``."""
+    n, c, h, w = shape
+    return (n, c) + tuple(None if s is None else s + 2 * p + e
+                          for s, p, e in zip((h, w), pad, extra))
+
+
+def _conv_workspace(layer, bottoms):
+    """Per bottom: the copy zero-padded by ``pad`` (unless Keras's 'same' padding is
+    Caffe's), and with both a stride and a dilation the convolution at stride 1 that the
+    stride then samples (``CaffeConv2D``)."""
+    win, out = geometry.conv_window(layer), []
+    for shape in bottoms:
+        if win.pad != (0, 0) and not _same_padding(win):
+            out.append(_padded(shape, win.pad))
+        if win.stride != (1, 1) and win.dilation != (1, 1):
+            n, _, h, w = shape
+            out.append((n, layer.convolution_param.num_output) + tuple(
+                geometry.conv_output_size(s, k, 1, p, d) for s, k, p, d in
+                zip((h, w), win.kernel, win.pad, win.dilation)))
+    return out
+
+
 @register("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", bottoms=(1, None),
-          tops=(1, None), shape=_conv_shape, params=_conv_params, origin=_FORKS)
+          tops=(1, None), shape=_conv_shape, params=_conv_params, workspace=_conv_workspace,
+          origin=_FORKS)
 def convolution(ctx, *xs):
     p, win, channels, group = _conv_setup(ctx)
     if len(xs) != len(ctx.node.tops):
@@ -124,8 +148,16 @@ def _deconv_params(layer, bottoms):
     return [(bottoms[0][1], per_group, kh, kw)] + _bias(p)
 
 
+def _deconv_workspace(layer, bottoms):
+    """Per bottom, with a ``pad``: the transposed convolution before the pad is cropped."""
+    win = geometry.conv_window(layer)
+    if win.pad == (0, 0):
+        return []
+    return [_padded(top, win.pad) for top in _deconv_shape(layer, bottoms)]
+
+
 @register("Deconvolution", bottoms=(1, None), tops=(1, None), shape=_deconv_shape,
-          params=_deconv_params)
+          params=_deconv_params, workspace=_deconv_workspace)
 def deconvolution(ctx, *xs):
     p = ctx.param.convolution_param
     if p.axis != 1 or len(ctx.bottom_shapes[0]) != 4:
@@ -147,7 +179,16 @@ def _im2col_shape(layer, bottoms):
     return [(n, c * win.kernel[0] * win.kernel[1], ho, wo)]
 
 
-@register("Im2col", shape=_im2col_shape)
+def _im2col_workspace(layer, bottoms):
+    """The bottom padded by ``pad`` and a stride, and the kernel's rows taken from it."""
+    win, (n, c, _, _) = geometry.conv_window(layer), bottoms[0]
+    padded = _padded(bottoms[0], win.pad, win.stride)
+    out_h = _output_hw(layer, bottoms[0][2:], geometry.conv_output_size)[0]
+    rows = (n, None if c is None else c * win.kernel[0], out_h, padded[3])
+    return [padded, rows]
+
+
+@register("Im2col", shape=_im2col_shape, workspace=_im2col_workspace)
 def im2col(ctx, x):
     win = geometry.conv_window(ctx.param)
     return ctx.add(CaffeIm2col(win.kernel, strides=win.stride, padding=win.pad,

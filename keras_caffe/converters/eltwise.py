@@ -1,4 +1,4 @@
-"""Eltwise, Concat, Slice and Split: layers that join or part blobs."""
+"""Eltwise, Concat, Slice and Split: layers that join or part blobs; SENet's Axpy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ..errors import NetError
 from ..graph import layout
 from ..graph.layout import normalize_axis
 from ..graph.shapes import same
-from ..layers import CaffeEltwise, CaffeSlice
+from ..layers import CaffeAxpy, CaffeEltwise, CaffeSlice
 from ..proto import caffe_pb2
 from .registry import register
 
@@ -32,6 +32,27 @@ def eltwise(ctx, *xs):
         stock = {"sum": keras.layers.Add, "prod": keras.layers.Multiply, "max": keras.layers.Maximum}
         return ctx.add(stock[op](name=ctx.keras_name))(list(xs))
     return ctx.add(CaffeEltwise(operation=op, coeffs=coeffs, name=ctx.keras_name))(list(xs))
+
+
+def _axpy_shape(layer, bottoms):
+    """SENet's checks: ``a`` is N x C (x 1 x 1) for x's N and C; x and y have one shape."""
+    a, x, y = (tuple(b) for b in bottoms)
+    def differ(p, q):
+        return p is not None and q is not None and p != q
+    if len(x) < 2 or len(a) < 2 or differ(a[0], x[0]) or differ(a[1], x[1]) or any(
+            differ(d, 1) for d in a[2:]):
+        raise NetError(f"Axpy takes a (N x C or N x C x 1 x 1), x and y (N x C x ...): the scale "
+                       f"a {a} must match x {x} in its first two axes and be 1 beyond",
+                       layer=layer.name)
+    if len(x) != len(y) or any(differ(p, q) for p, q in zip(x, y)):
+        raise NetError(f"Axpy's x {x} and y {y} must have one shape", layer=layer.name)
+    return [x]
+
+
+@register("Axpy", bottoms=3, shape=_axpy_shape, origin="SENet fork")
+def axpy(ctx, a, x, y):
+    """``top = a * x + y`` with one factor of ``a`` per item and channel."""
+    return ctx.add(CaffeAxpy(axis=ctx.axis(1, 1), name=ctx.keras_name))([a, x, y])
 
 
 def _concat_shape(layer, bottoms):

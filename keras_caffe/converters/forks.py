@@ -1,6 +1,6 @@
-"""Types of widely used Caffe forks: SSD's Permute, Normalize and PriorBox, DeepLab's
-Interp, the YOLO ports' Upsample, ShuffleNet's ShuffleChannel and Fast R-CNN's
-ROIPooling."""
+"""Types of widely used Caffe forks: SSD's Permute, Normalize and PriorBox, DeepLab's and
+PSPNet's Interp, the YOLO ports' and SegNet's Upsample, ShuffleNet's ShuffleChannel and Fast
+R-CNN's ROIPooling."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import math
 import keras
 
 from ..errors import NetError
-from ..graph import layout, types
+from ..graph import layout
 from ..graph.shapes import rank4, same
-from ..layers import (CaffeInterp, CaffeNormalize, CaffePermute, CaffePriorBox,
-                      CaffeROIPooling, CaffeShuffleChannel)
+from ..layers import (CaffeInterp, CaffeMaxUnpool2D, CaffeNormalize, CaffePermute,
+                      CaffePriorBox, CaffeROIPooling, CaffeShuffleChannel)
+from ..layers.roi_pooling import PARALLEL_ROIS
 from .registry import register
 
 
@@ -62,47 +63,93 @@ def normalize(ctx, x):
 
 
 def interp_rule(layer, two_bottoms: bool) -> dict:
-    """DeepLab's output size: a second bottom's; else {shrink_factor, zoom_factor} (shrink
-    first) if either is set; else {size: (height, width)}."""
+    """The output size as DeepLab v2's and PSPNet's ``InterpLayer::Reshape`` picks it:
+    {shrink_factor, zoom_factor} (shrink first) if either is set; else {size: (height,
+    width)} if both are set; else (DeepLab v2's two-bottom form) the second bottom's size,
+    ``{}``."""
     p = layer.interp_param
     rule = {f: getattr(p, f) for f in ("shrink_factor", "zoom_factor") if p.HasField(f)}
     if p.pad_beg > 0 or p.pad_end > 0 or min(rule.values(), default=1) < 1:
         raise NetError("pad_beg and pad_end must be <= 0, zoom/shrink factors >= 1",
                        layer=layer.name)
-    if two_bottoms or rule:
-        if two_bottoms and (rule or p.HasField("height") or p.HasField("width")):
-            raise NetError("a second bottom sets the size: shrink_factor, zoom_factor, height "
-                           "and width must be unset", layer=layer.name)
+    if rule:
         return rule
-    if not (p.HasField("height") and p.HasField("width")) or min(p.height, p.width) <= 0:
-        raise NetError("no output size: give zoom_factor, shrink_factor, height and width (> 0), "
-                       "or a second bottom", layer=layer.name)
-    return {"size": (p.height, p.width)}
+    if p.HasField("height") and p.HasField("width"):
+        if min(p.height, p.width) <= 0:
+            raise NetError(f"height and width must be > 0, got {p.height} x {p.width}",
+                           layer=layer.name)
+        return {"size": (p.height, p.width)}
+    if two_bottoms:
+        return {}
+    raise NetError("no output size: give zoom_factor, shrink_factor, height and width (> 0), "
+                   "or a second bottom", layer=layer.name)
 
 
 def _interp_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
     rule, p = interp_rule(layer, len(bottoms) > 1), layer.interp_param
-    if len(bottoms) > 1 or "size" in rule:
-        return [(n, c) + tuple(rule.get("size") or rank4(layer, bottoms[1])[2:])]
+    cropped = [None if d is None else d + p.pad_beg + p.pad_end for d in (h, w)]
+    if any(d is not None and d <= 0 for d in cropped):
+        raise NetError(f"pad_beg {p.pad_beg} and pad_end {p.pad_end} crop away the whole "
+                       f"{h} x {w} input", layer=layer.name)
+    if "size" in rule:
+        return [(n, c) + tuple(rule["size"])]
+    if not rule:
+        return [(n, c) + tuple(rank4(layer, bottoms[1])[2:])]
     shrink, zoom = rule.get("shrink_factor", 1), rule.get("zoom_factor", 1)
-    out = [None if d is None else (d + p.pad_beg + p.pad_end - 1) // shrink + 1 for d in (h, w)]
+    out = [None if d is None else (d - 1) // shrink + 1 for d in cropped]
     return [(n, c) + tuple(None if d is None else d + (d - 1) * (zoom - 1) for d in out)]
 
 
-@register("Interp", bottoms=(1, 2), shape=_interp_shape, origin="DeepLab fork")
+@register("Interp", bottoms=(1, 2), shape=_interp_shape, origin="DeepLab / PSPNet forks")
 def interp(ctx, x, *reference):
+    """With two bottoms, the second one sets the size only when the parameters do not (it
+    is then not read), as DeepLab v2's Reshape."""
     rule = interp_rule(ctx.param, bool(reference))
     p = ctx.param.interp_param
     layer = CaffeInterp(axes=(ctx.axis(2), ctx.axis(3)), pad_beg=p.pad_beg, pad_end=p.pad_end,
                         name=ctx.keras_name, **rule)
     layer = ctx.add(layer)
-    return layer([x, reference[0]]) if reference else layer(x)
+    return layer([x, reference[0]]) if reference and not rule else layer(x)
+
+
+def _segnet_upsample(layer, bottoms) -> dict:
+    """SegNet's two-bottom Upsample: its LayerSetUp and Reshape checks, and the
+    ``CaffeMaxUnpool2D`` arguments (size, or scales and pad_out)."""
+    p = layer.upsample_param
+    x, mask = rank4(layer, bottoms[0]), rank4(layer, bottoms[1])
+    if any(a is not None and b is not None and a != b for a, b in zip(x, mask)):
+        raise NetError(f"the pooling mask {mask} must have the shape of the bottom {x}",
+                       layer=layer.name)
+    has = p.HasField
+    if has("upsample_h") and has("upsample_w"):
+        if min(p.upsample_h, p.upsample_w) <= 1:
+            raise NetError(f"upsample_h and upsample_w must be > 1, got {p.upsample_h} x "
+                           f"{p.upsample_w}", layer=layer.name)
+        return {"size": (p.upsample_h, p.upsample_w)}
+    if not ((not has("scale") and has("scale_h") and has("scale_w"))
+            or (not has("scale_h") and not has("scale_w"))):
+        raise NetError("upsample_h and upsample_w are required, else scale, or scale_h and "
+                       "scale_w (SegNet's check)", layer=layer.name)
+    scales = (p.scale_h, p.scale_w) if has("scale_h") else (p.scale, p.scale)
+    if min(scales) <= 1:
+        raise NetError(f"SegNet's scales must be > 1, got {scales}", layer=layer.name)
+    pads = (int(p.pad_out_h), int(p.pad_out_w))
+    if any(pad and s != 2 for pad, s in zip(pads, scales)):
+        raise NetError("pad_out_h / pad_out_w need a scale of 2 along their axis (otherwise "
+                       "the output size is ill-defined, SegNet says)", layer=layer.name)
+    return {"scales": scales, "pad_out": pads}
 
 
 def _upsample_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
     p = layer.upsample_param
+    if len(bottoms) > 1:
+        rule = _segnet_upsample(layer, bottoms)
+        if "size" in rule:
+            return [(n, c) + rule["size"]]
+        return [(n, c) + tuple(None if d is None else d * k - pad for d, k, pad in
+                               zip((h, w), rule["scales"], rule["pad_out"]))]
     if p.HasField("upsample_h") and p.HasField("upsample_w"):  # SegNet's explicit size
         return [(n, c, p.upsample_h, p.upsample_w)]
     scales = [getattr(p, f) if p.HasField(f) else p.scale for f in ("scale_h", "scale_w")]
@@ -110,12 +157,15 @@ def _upsample_shape(layer, bottoms):
                            zip((h, w), scales, (p.pad_out_h, p.pad_out_w)))]
 
 
-@register("Upsample", bottoms=(1, 2), shape=_upsample_shape, origin="SegNet / YOLOv3 forks")
+@register("Upsample", bottoms=(1, 2), shape=_upsample_shape, labels=(1,),
+          origin="SegNet / YOLOv3 forks")
 def upsample(ctx, x, *mask):
+    """Two bottoms: SegNet's max-unpooling by the pooling mask; one: the YOLO ports'
+    nearest-neighbour upsampling."""
     p = ctx.param.upsample_param
     if mask:
-        raise ctx.error("SegNet's Upsample with a second bottom (max-unpooling by the pooling "
-                        "mask) is not supported; only the one-bottom nearest-neighbour form")
+        rule = _segnet_upsample(ctx.param, ctx.bottom_shapes)
+        return ctx.add(CaffeMaxUnpool2D(name=ctx.keras_name, **rule))([x, mask[0]])
     if p.HasField("upsample_h") or p.HasField("upsample_w") or p.pad_out_h or p.pad_out_w:
         raise ctx.error("upsample_h, upsample_w and pad_out_* belong to SegNet's two-bottom "
                         "unpooling; the one-bottom form takes scale (or scale_h and scale_w)")
@@ -150,7 +200,17 @@ def _roi_pooling_shape(layer, bottoms):
     return [(rois[0], feat[1], p.pooled_h, p.pooled_w)]
 
 
-@register("ROIPooling", bottoms=2, shape=_roi_pooling_shape, origin="Fast R-CNN fork")
+def _roi_pooling_workspace(layer, bottoms):
+    """Per ROI searched at once: the feature map masked once per column bin (PW x H x W x C)
+    and its row maxima once per bin (PH x PW x H x C), as ``CaffeROIPooling`` makes them."""
+    (_, c, h, w), rois = bottoms[0], bottoms[1]
+    p = layer.roi_pooling_param
+    at_once = PARALLEL_ROIS if rois[0] is None else min(rois[0], PARALLEL_ROIS)
+    return [(at_once, p.pooled_w, h, w, c), (at_once, p.pooled_h, p.pooled_w, h, c)]
+
+
+@register("ROIPooling", bottoms=2, shape=_roi_pooling_shape, workspace=_roi_pooling_workspace,
+          origin="Fast R-CNN fork")
 def roi_pooling(ctx, features, rois):
     """The ROIs may come as ``(R, 5)`` or as a 4-D ``(R, 5, 1, 1)`` blob (a rank-4 blob is held
     as ``(R, 1, 1, 5)``: the same values in the same order)."""
@@ -197,6 +257,3 @@ def _pair(ctx, p, both, h, w):
         return (getattr(p, h), getattr(p, w))
     return (getattr(p, both),) * 2 if p.HasField(both) else None
 
-
-# Declared for the README table and error messages; nothing converts it yet.
-types.declare("DetectionOutput", origin="SSD fork", bottoms=(3, 4), module=__name__)

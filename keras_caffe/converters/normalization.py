@@ -1,16 +1,28 @@
-"""LRN, BatchNorm, Scale and Bias."""
+"""LRN, BatchNorm, Scale and Bias; the forks' BN (SegNet's and PSPNet's)."""
 
 from __future__ import annotations
 
+from ..errors import NetError
 from ..graph import layout
 from ..graph.shapes import same
-from ..layers import (CaffeBatchNorm, CaffeBatchNormScale, CaffeBias, CaffeLRN, CaffeMVN,
-                      CaffeScale)
+from ..layers import (CaffeBatchNorm, CaffeBatchNormScale, CaffeBias, CaffeBN, CaffeLRN,
+                      CaffeMVN, CaffeScale)
 from ..proto import caffe_pb2
+from ..weights.layouts import CHANNEL_VECTOR
 from .registry import register
 
 
-@register("LRN", shape=same, float32=True)
+def _lrn_workspace(layer, bottoms):
+    """Within channels: the squared bottom padded by half the window on each side."""
+    p = layer.lrn_param
+    if p.norm_region == caffe_pb2.LRNParameter.ACROSS_CHANNELS or len(bottoms[0]) != 4:
+        return []
+    n, c, h, w = bottoms[0]
+    r = (p.local_size - 1) // 2
+    return [(n, c) + tuple(None if s is None else s + 2 * r for s in (h, w))]
+
+
+@register("LRN", shape=same, workspace=_lrn_workspace, float32=True)
 def lrn(ctx, x):
     p = ctx.param.lrn_param
     if len(ctx.bottom_shapes[0]) != 4:
@@ -44,6 +56,59 @@ def batch_norm(ctx, x):
         return ctx.add(layer, holds_params=True,
                        select=CaffeBatchNormScale.batch_norm_weights)(x)
     return ctx.add(CaffeBatchNorm(**common), holds_params=True)(x)
+
+
+_SEGNET_BN = ("bn_mode", "scale_filler", "shift_filler")
+_PSPNET_BN = ("slope_filler", "bias_filler", "momentum", "eps", "frozen", "engine")
+#: SegNet's BN normalizes with this (``var_eps_ = 1e-9`` in its bn_layer.cpp).
+SEGNET_BN_EPS = 1e-9
+
+
+def bn_variant(layer) -> str:
+    """Which fork's BN a layer is: "segnet" (blobs scale, shift) or "pspnet" (slope, bias,
+    mean, variance), by the ``bn_param`` fields it sets, else by its ``param`` count."""
+    p = layer.bn_param
+    segnet = [f for f in _SEGNET_BN if p.HasField(f)]
+    pspnet = [f for f in _PSPNET_BN if p.HasField(f)]
+    if segnet and pspnet:
+        raise NetError(f"bn_param mixes SegNet's fields {segnet} with PSPNet's {pspnet}; a BN "
+                       "layer is one fork's or the other's", layer=layer.name)
+    if segnet or pspnet:
+        return "segnet" if segnet else "pspnet"
+    if len(layer.param) in (2, 4):
+        return "segnet" if len(layer.param) == 2 else "pspnet"
+    raise NetError("cannot tell which fork's BN this is: SegNet's (2 blobs: scale, shift; "
+                   "bn_param { bn_mode scale_filler shift_filler }) or PSPNet's (4 blobs: slope, "
+                   "bias, mean, variance; bn_param { slope_filler bias_filler momentum eps "
+                   "frozen }); set one of those fields, or give one param { } per blob",
+                   layer=layer.name)
+
+
+def _bn_params(layer, bottoms):
+    """The fork's blobs, each 1 x C x 1 x 1."""
+    channels = bottoms[0][1] if len(bottoms[0]) > 1 else None
+    return [(1, channels, 1, 1)] * (2 if bn_variant(layer) == "segnet" else 4)
+
+
+@register("BN", tops=(1, 3), shape=same, params=_bn_params, float32=True,
+          origin="SegNet / PSPNet forks")
+def bn(ctx, x):
+    p = ctx.param.bn_param
+    variant = bn_variant(ctx.param)
+    if len(ctx.node.tops) > 1:
+        raise ctx.error("SegNet's batch mean and variance tops (a second and third top) are "
+                        "not supported")
+    if not 2 <= ctx.rank(0) <= 4:
+        raise ctx.error(f"BN reads its bottom as num, channels, height, width: it needs 2 to 4 "
+                        f"axes, got shape {ctx.bottom_shapes[0]}")
+    if variant == "segnet":
+        mode = "inference" if p.bn_mode == caffe_pb2.BNParameter.INFERENCE else "learn"
+        layer = CaffeBN("segnet", axis=ctx.axis(1), mode=mode, epsilon=SEGNET_BN_EPS,
+                        name=ctx.keras_name)
+    else:
+        layer = CaffeBN("pspnet", axis=ctx.axis(1), epsilon=p.eps, momentum=p.momentum,
+                        frozen=p.frozen, name=ctx.keras_name)
+    return ctx.add(layer, holds_params=True, layouts=(CHANNEL_VECTOR,) * 4)(x)
 
 
 def _param_axes(ctx, axis: int, num_axes: int) -> tuple[int, ...]:

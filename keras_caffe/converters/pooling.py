@@ -1,4 +1,4 @@
-"""Pooling (Caffe's ceil-mode sizes and padding divisor) and SPP."""
+"""Pooling (Caffe's ceil-mode sizes and padding divisor, the MAX mask top) and SPP."""
 
 from __future__ import annotations
 
@@ -46,10 +46,19 @@ def _pooling_shape(layer, bottoms):
     return [(n, c, ho, wo)] * len(layer.top)
 
 
-@register("Pooling", tops=(1, 2), shape=_pooling_shape)
+def _pooling_workspace(layer, bottoms):
+    """``CaffePooling2D``'s copy of the bottom padded by ``pad`` (and a stride less one
+    after it, for the last ceil-mode window); none for global pooling."""
+    if layer.pooling_param.global_pooling:
+        return []
+    n, c, h, w = rank4(layer, bottoms[0])
+    win = geometry.pool_window(layer, (h, w))
+    return [(n, c) + tuple(None if s is None else s + 2 * p + st - 1
+                           for s, p, st in zip((h, w), win.pad, win.stride))]
+
+
+@register("Pooling", tops=(1, 2), shape=_pooling_shape, workspace=_pooling_workspace)
 def pooling(ctx, x):
-    if len(ctx.node.tops) > 1:
-        raise ctx.error("the MAX pooling mask top (a second top) is not supported")
     p = ctx.param.pooling_param
     shape = ctx.bottom_shapes[0]
     if len(shape) != 4:
@@ -57,6 +66,15 @@ def pooling(ctx, x):
     kind = _POOL[p.pool]
     win = geometry.pool_window(ctx.param, shape[2:])
     mode = geometry.pool_round_mode(ctx.param)
+    if len(ctx.node.tops) > 1:
+        # The mask top: where each maximum is (SegNet's Upsample reads it).
+        if kind != "max":
+            raise ctx.error(f"only MAX pooling has a second (mask) top, as in Caffe; this one "
+                            f"is {kind.upper()}")
+        return ctx.add(CaffePooling2D(pool=kind, kernel_size=win.kernel, strides=win.stride,
+                                      padding=win.pad, round_mode=mode,
+                                      global_pooling=bool(p.global_pooling), return_mask=True,
+                                      name=ctx.keras_name))(x)
     if p.global_pooling and kind in ("max", "ave"):
         cls = keras.layers.GlobalMaxPooling2D if kind == "max" else keras.layers.GlobalAveragePooling2D
         return ctx.add(cls(keepdims=True, name=ctx.keras_name))(x)

@@ -4,12 +4,17 @@ A prototxt names a Python module and class (``python_param { module layer param_
 The class is found in ``keras_caffe.register_python_layer``'s registry, or, only where the
 build allows it (``allow_python_layers=True``; ``caffe.Net`` does, as pycaffe), by importing
 the module.  A pycaffe-style ``caffe.Layer`` subclass runs as Caffe runs it
-(``layers.CaffePythonLayer``); any other factory must return a Keras layer.  Either sees its
-bottoms in Caffe's axis order (NCHW), as the original Python layer did.  A Python layer
+(``layers.CaffePythonLayer``); any other factory must return a Keras layer (it is called
+with ``param_str`` and ``name``, and with ``phase`` and ``n_tops`` where its signature names
+them).  Either sees its bottoms in Caffe's axis order (NCHW), as the original Python layer
+did.  py-faster-rcnn's ``rpn.proposal_layer.ProposalLayer`` is registered built in
+(``converters.rcnn``).  A Python layer
 without bottoms is a data layer: it feeds the net as its source (``data/sources``).
 """
 
 from __future__ import annotations
+
+import inspect
 
 from ..graph import layout
 from ..layers.python_layer import (CaffePythonLayer, is_caffe_layer_class,
@@ -43,9 +48,21 @@ def python_layer(ctx, *xs):
         # Caffe never fills a Python layer's blobs: they keep what its setup() made.
         layer = ctx.add(layer, holds_params=True, own_init=True, pooled=False)
     else:
-        layer = ctx.add(factory(param_str=p.param_str, name=ctx.keras_name), holds_params=True,
-                        own_init=True)
+        layer = ctx.add(factory(param_str=p.param_str, name=ctx.keras_name,
+                                **_context_arguments(factory, ctx)),
+                        holds_params=True, own_init=True)
     inputs = [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
     out = layer(inputs if len(inputs) != 1 else inputs[0])
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
     return [layout.from_caffe_order(o, ctx.helper_name(f"out{i}_from_caffe")) for i, o in enumerate(outs)]
+
+
+def _context_arguments(factory, ctx) -> dict:
+    """The build's phase (0 TRAIN, 1 TEST) and the layer's number of tops, for a factory
+    whose signature names ``phase`` / ``n_tops``."""
+    try:
+        names = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    given = {"phase": ctx.phase, "n_tops": len(ctx.node.tops)}
+    return {k: v for k, v in given.items() if k in names}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from ..graph import layout
+from ..graph.limits import check_field
 from ..layers import CaffeAccuracy, CaffeArgMax, CaffeReduction
 from ..proto import caffe_pb2
 from .registry import classes_along, register
@@ -26,12 +29,23 @@ def reduction(ctx, x):
 
 
 def _argmax_shape(layer, bottoms):
+    """Caffe's ArgMax tops; ``top_k`` is bounded as Caffe's LayerSetUp bounds it: by the
+    size of the axis, or of one item when no axis is given."""
     p = layer.argmax_param
     shape = bottoms[0]
     if p.HasField("axis"):
         axis = layout.normalize_axis(p.axis, len(shape))
+        _check_top_k(layer, shape[axis], f"the size of axis {p.axis}")
         return [tuple(shape[:axis]) + (p.top_k,) + tuple(shape[axis + 1:])]
+    item = shape[1:]
+    _check_top_k(layer, None if None in item else math.prod(item), "the values of one item")
     return [(shape[0], 2 if p.out_max_val else 1, p.top_k)]
+
+
+def _check_top_k(layer, size, what: str) -> None:
+    if size is not None:
+        check_field(layer, "argmax_param.top_k", layer.argmax_param.top_k, size,
+                    f"Caffe: top_k must not exceed {what}")
 
 
 @register("ArgMax", shape=_argmax_shape, float32=True)

@@ -176,7 +176,7 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
              labels: Sequence[int] = (), classes: Callable | None = None,
              origin: str | Mapping[str, str] = types.BVLC, free_spatial=True,
              source: Callable | None = None, override: bool = False,
-             ignore_label: Callable | None = None):
+             ignore_label: Callable | None = None, workspace: Callable | None = None):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
@@ -185,7 +185,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
     function of the LayerParameter saying when a layer of the type is a data layer instead
     of one the model holds (a Python layer without bottoms).  ``params(layer,
     bottom_shapes)``: Caffe's shapes of the parameter blobs the build function will make
-    (the build checks that it made exactly those)."""
+    (the build checks that it made exactly those); ``workspace(layer, bottom_shapes)``: the
+    copies its Keras layers make besides the tops (see ``LayerType.workspace``)."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -199,7 +200,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
         for t in type_names:
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
-                          shape=shape, params=params, loss=loss, float32=float32, labels=tuple(labels),
+                          shape=shape, params=params, workspace=workspace, loss=loss,
+                          float32=float32, labels=tuple(labels),
                           classes=classes, ignore_label=ignore_label, source=source,
                           converter=conv, module=fn.__module__)
         return conv

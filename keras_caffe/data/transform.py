@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from ..errors import CaffemodelError, NetError, layer_named
+from ..graph.limits import check_blob
 from ..graph.phase import parse_phase
 from ..proto import caffe_pb2
 from ..proto.binary import read_blob
@@ -101,6 +102,9 @@ class DataTransformer:
         self.crop = (crop, crop) if crop else (int(param.crop_h), int(param.crop_w))
         if (self.crop[0] > 0) != (self.crop[1] > 0):
             raise NetError(f"crop_h and crop_w must both be set, got {self.crop}")
+        # the crop is each item's height and width: bounded as a blob, before any op is
+        # made with it (a crop of 2^31 overflows TF's int32 sizes; 2^31-1 stalls XLA)
+        check_blob(self.crop, "a crop (crop_size, or crop_h x crop_w)")
         self.force_color, self.force_gray = bool(param.force_color), bool(param.force_gray)
         if self.force_color and self.force_gray:
             raise NetError("transform_param sets both force_color and force_gray")

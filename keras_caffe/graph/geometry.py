@@ -103,6 +103,11 @@ def pool_window(layer, input_hw=None) -> Window:
 def pool_round_mode(layer) -> str:
     """'ceil' (BVLC Caffe) unless a fork's ``ceil_mode: false`` / ``round_mode: FLOOR`` says floor."""
     p = layer.pooling_param
+    if p.HasField("ceil_mode") and p.HasField("round_mode") and p.ceil_mode != (
+            p.round_mode == p.CEIL):
+        raise NetError(f"pooling_param says ceil_mode: {str(p.ceil_mode).lower()} (the forks' "
+                       f"field) and round_mode: {p.RoundMode.Name(p.round_mode)} (BVLC's), "
+                       "which disagree", layer=layer.name)
     if p.HasField("ceil_mode") and not p.ceil_mode:
         return "floor"
     if p.HasField("round_mode") and p.round_mode == p.FLOOR:

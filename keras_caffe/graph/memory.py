@@ -7,7 +7,10 @@ anything:
 * **parameters**: every parameter blob of every layer, float32 (blobs shared by
   ``param { name }`` once);
 * **activations**: every top of every layer (each in-place write counted again, as the
-  model holds each version as its own tensor), batch included, float32.
+  model holds each version as its own tensor), batch included, float32;
+* **working copies**: what a layer's implementation makes besides its tops, as its type
+  declares it (``workspace``: a padded copy of a bottom, a convolution before its stride),
+  since a count such as ``pad`` or ``stride`` can make one far larger than any blob.
 
 Their sum is an upper bound for inference (TensorFlow frees a tensor once nothing reads it;
 the projection keeps them all).  Training needs roughly two to three times more (each
@@ -52,10 +55,11 @@ class LayerBytes:
     type: str
     params: int
     activations: int
+    workspace: int = 0
 
     @property
     def total(self) -> int:
-        return self.params + self.activations
+        return self.params + self.activations + self.workspace
 
 
 @dataclasses.dataclass
@@ -74,27 +78,33 @@ class Projection:
         return sum(l.activations for l in self.layers)
 
     @property
+    def workspace(self) -> int:
+        return sum(l.workspace for l in self.layers)
+
+    @property
     def total(self) -> int:
-        return self.params + self.activations
+        return self.params + self.activations + self.workspace
 
     def largest(self, k: int = 3) -> list[LayerBytes]:
         return sorted(self.layers, key=lambda l: l.total, reverse=True)[:k]
 
     def describe(self) -> str:
-        """``"1.2 MiB (0.4 MiB of parameters, 0.8 MiB of activations at batch 1)"``."""
+        """``"1.2 MiB (0.4 MiB of parameters, 0.8 MiB of activations at batch 1)"`` (and the
+        working copies, when there are any)."""
         at = f" at batch {self.batch}" if self.batch else ""
+        copies = f", {format_size(self.workspace)} of working copies" if self.workspace else ""
         return (f"{format_size(self.total)} ({format_size(self.params)} of parameters, "
-                f"{format_size(self.activations)} of activations{at})")
+                f"{format_size(self.activations)} of activations{copies}{at})")
 
 
 def _count(shape) -> int:
     return math.prod(1 if d is None else max(int(d), 0) for d in shape)
 
 
-def param_shapes(node, bottom_shapes) -> list[tuple] | None:
+def param_shapes(node, bottom_shapes, path: str | None = None) -> list[tuple] | None:
     """Caffe's shapes of a layer's parameter blobs, as its type declares them (None when it
     does not, or when its bottoms do not fit it: building it then says why), each checked
-    against Caffe's blob bounds."""
+    against Caffe's blob bounds (an error names the layer and ``path``)."""
     spec = types.get(node.type)
     if spec is None or spec.params is None or not spec.built(node.param):
         return None
@@ -103,8 +113,20 @@ def param_shapes(node, bottom_shapes) -> list[tuple] | None:
     except (IndexError, ValueError, TypeError, ZeroDivisionError):
         return None
     for i, shape in enumerate(shapes):
-        check_blob(shape, f"parameter blob {i}", node.name)
+        check_blob(shape, f"parameter blob {i}", node.name, path)
     return shapes
+
+
+def workspace_shapes(node, bottom_shapes) -> list[tuple]:
+    """Caffe shapes of the copies a layer's implementation makes besides its tops, as its
+    type declares them (none when it declares none, or its bottoms do not fit it)."""
+    spec = types.get(node.type)
+    if spec is None or spec.workspace is None or not spec.built(node.param):
+        return []
+    try:
+        return [tuple(s) for s in spec.workspace(node.param, list(bottom_shapes))]
+    except (IndexError, ValueError, TypeError, ZeroDivisionError):
+        return []
 
 
 def project(graph, shapes: dict) -> Projection:
@@ -113,9 +135,11 @@ def project(graph, shapes: dict) -> Projection:
     layers, shared = [], set()
     for node in graph.layers:
         acts = sum(_count(shapes[t]) for t in node.tops if shapes.get(t) is not None)
-        params = 0
+        params = work = 0
         if all(shapes.get(b) is not None for b in node.bottoms):
-            blobs = param_shapes(node, [shapes[b] for b in node.bottoms]) or []
+            bottoms = [shapes[b] for b in node.bottoms]
+            work = sum(_count(s) for s in workspace_shapes(node, bottoms))
+            blobs = param_shapes(node, bottoms, graph.path) or []
             names = [p.name for p in node.param.param]
             for i, shape in enumerate(blobs):
                 key = names[i] if i < len(names) and names[i] else None
@@ -123,7 +147,8 @@ def project(graph, shapes: dict) -> Projection:
                     params += _count(shape)
                     if key is not None:
                         shared.add(key)
-        layers.append(LayerBytes(node.name, node.type, params * ITEMSIZE, acts * ITEMSIZE))
+        layers.append(LayerBytes(node.name, node.type, params * ITEMSIZE, acts * ITEMSIZE,
+                                 work * ITEMSIZE))
     batches = [shapes[t][0] for n in graph.input_layers for t in n.tops
                if shapes.get(t) and shapes[t][0] is not None]
     return Projection(layers, max(batches) if batches else None)

@@ -97,7 +97,8 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
 
     Each comes from ``given`` (by blob name; a None dimension stays free), else from the
     layer's shape function where the prototxt fixes it whole, else from ``read(node)`` (the
-    shapes of one batch of the layer's source, by top name; None when it cannot be read),
+    shapes of one batch of the layer's source, by top name; None, or a message saying why,
+    when it cannot be read),
     else the error says which dimensions the prototxt does fix.  The tops of one data layer
     share a batch size: a given top's, or else a known one's.
     ``batch`` replaces every batch size."""
@@ -113,10 +114,13 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
     for node in graph.input_layers:
         names = [t.name for t in node.tops]
         own = [None] * len(names)
+        why = ""   # why the source could not be read, where it says
         if not all(n in given for n in names):
             own = node_shapes(node, [], graph.path) or own
             if not all(known(s) for n, s in zip(names, own) if n not in given) and read:
                 found = read(node)
+                if isinstance(found, str):
+                    found, why = None, f" ({found})"
                 if found:
                     own = [found.get(n, s) for n, s in zip(names, own)]
         shapes = [given.get(n, s) for n, s in zip(names, own)]
@@ -134,7 +138,8 @@ def input_shapes(graph: NetGraph, given: Mapping[str, Shape] | None = None,
                                                                       range(1, len(shape))]
                     hint = ",".join(str(d) if d is not None else k
                                     for d, k in zip(shape, letters))
-                how = "which is not read here" if read is None else "which could not be read"
+                how = "which is not read here" if read is None else \
+                    f"which could not be read{why}"
                 raise NetError(f"the shape of top '{name}' comes from the {node.type} layer's "
                                f"source, {how}; give it as --shape {name}={hint} (input_shapes="
                                f"{{'{name}': (...)}} in Python)", layer=node.name, path=graph.path)

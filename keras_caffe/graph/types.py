@@ -47,6 +47,11 @@ class LayerType:
     #: (the memory projection, ``info``); None for a type without parameter blobs, or whose
     #: blobs only its own code knows (a Python layer's ``setup``).
     params: Callable | None = None
+    #: The copies the layer's implementation makes besides its tops while it runs, as Caffe
+    #: shapes: ``workspace(layer, bottom_shapes) -> [shape, ...]`` (a padded bottom, a
+    #: convolution before its stride); the memory projection counts them, since a count such
+    #: as ``pad`` can make one far larger than the blobs.  None for none.
+    workspace: Callable | None = None
     #: ``classes(layer, bottom_shapes) -> {bottom: n}`` for bottoms that hold indices in
     #: ``[0, n)`` (class labels, embedding ids), for inputs made up by ``keras-caffe time``.
     classes: Callable | None = None

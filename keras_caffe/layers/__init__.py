@@ -8,10 +8,12 @@ this package is imported. Axes given to a layer are internal axes of the full te
 
 from keras_caffe.layers.abs_val import CaffeAbsVal
 from keras_caffe.layers.accuracy import CaffeAccuracy
+from keras_caffe.layers.axpy import CaffeAxpy
 from keras_caffe.layers.argmax import CaffeArgMax
 from keras_caffe.layers.batch_norm import CaffeBatchNorm
 from keras_caffe.layers.batch_norm_scale import CaffeBatchNormScale
 from keras_caffe.layers.batch_reindex import CaffeBatchReindex
+from keras_caffe.layers.bn import CaffeBN
 from keras_caffe.layers.filter import CaffeFilter
 from keras_caffe.layers.bias import CaffeBias
 from keras_caffe.layers.bnll import CaffeBNLL
@@ -19,6 +21,8 @@ from keras_caffe.layers.clip import CaffeClip
 from keras_caffe.layers.conv2d import CaffeConv2D
 from keras_caffe.layers.crop import CaffeCrop
 from keras_caffe.layers.deconv2d import CaffeDeconv2D
+from keras_caffe.layers.detection_output import CaffeDetectionOutput
+from keras_caffe.layers.dropout import CaffeDropout
 from keras_caffe.layers.eltwise import CaffeEltwise
 from keras_caffe.layers.embed import CaffeEmbed
 from keras_caffe.layers.exp import CaffeExp
@@ -33,8 +37,10 @@ from keras_caffe.layers.loss_infogain import CaffeInfogainLoss
 from keras_caffe.layers.loss_multinomial_logistic import CaffeMultinomialLogisticLoss
 from keras_caffe.layers.loss_sigmoid_cross_entropy import CaffeSigmoidCrossEntropyLoss
 from keras_caffe.layers.loss_softmax import CaffeSoftmaxWithLoss
+from keras_caffe.layers.loss_smooth_l1 import CaffeSmoothL1Loss
 from keras_caffe.layers.loss_weight import CaffeLossWeight
 from keras_caffe.layers.lrn import CaffeLRN
+from keras_caffe.layers.max_unpool import CaffeMaxUnpool2D
 from keras_caffe.layers.mvn import CaffeMVN
 from keras_caffe.layers.normalize import CaffeNormalize
 from keras_caffe.layers.parameter import CaffeParameter
@@ -42,6 +48,8 @@ from keras_caffe.layers.permute import CaffePermute
 from keras_caffe.layers.pooling import CaffePooling2D
 from keras_caffe.layers.power import CaffePower
 from keras_caffe.layers.prior_box import CaffePriorBox
+from keras_caffe.layers.proposal import CaffeProposal
+from keras_caffe.layers.psroi_pooling import CaffePSROIPooling
 from keras_caffe.layers.recurrent import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
 from keras_caffe.layers.roi_pooling import CaffeROIPooling
 from keras_caffe.layers.reduction import CaffeReduction
@@ -58,6 +66,8 @@ __all__ = [
     "CaffeAbsVal",
     "CaffeAccuracy",
     "CaffeArgMax",
+    "CaffeAxpy",
+    "CaffeBN",
     "CaffeBNLL",
     "CaffeBatchNorm",
     "CaffeBatchNormScale",
@@ -69,6 +79,8 @@ __all__ = [
     "CaffeConv2D",
     "CaffeCrop",
     "CaffeDeconv2D",
+    "CaffeDetectionOutput",
+    "CaffeDropout",
     "CaffeEltwise",
     "CaffeEmbed",
     "CaffeEuclideanLoss",
@@ -81,6 +93,7 @@ __all__ = [
     "CaffeLRN",
     "CaffeLSTM",
     "CaffeLSTMUnit",
+    "CaffeMaxUnpool2D",
     "CaffeROIPooling",
     "CaffeLog",
     "CaffeLossWeight",
@@ -92,6 +105,8 @@ __all__ = [
     "CaffePooling2D",
     "CaffePower",
     "CaffePriorBox",
+    "CaffeProposal",
+    "CaffePSROIPooling",
     "CaffeRNN",
     "CaffeReduction",
     "CaffeReshape",
@@ -100,6 +115,7 @@ __all__ = [
     "CaffeShuffleChannel",
     "CaffeSigmoidCrossEntropyLoss",
     "CaffeSlice",
+    "CaffeSmoothL1Loss",
     "CaffeSoftmaxWithLoss",
     "CaffeSwish",
     "CaffeThreshold",

@@ -86,6 +86,23 @@ def check_int_tuple(value, name: str, minimum: int | None = None,
     return value_t
 
 
+def broadcast_add(x1, x2):
+    """``x1 + x2`` with numpy's broadcasting.  ``keras.ops.add`` on TensorFlow treats an
+    ``x2`` with one dimension above 1 that equals ``x1``'s axis 1 or last axis as a bias
+    and adds it along that axis (``tf.nn.bias_add``) wherever the dimension sits: (3, 3) +
+    (3, 1) then adds along the rows.  Subtracting the negation is exact and broadcasts as
+    numpy does."""
+    return ops.subtract(x1, ops.negative(x2))
+
+
+def float32_divide(x1, x2):
+    """``x1 / x2`` rounded to float32 as C's float division, also under XLA, whose
+    simplifier turns a division by a constant into a multiplication by its reciprocal (one
+    ulp off: 9 / 3 becomes 3.0000002, and its ``ceil`` 4).  Divided in float64, whose last
+    ulp is far below float32's, then rounded."""
+    return ops.cast(ops.divide(ops.cast(x1, "float64"), ops.cast(x2, "float64")), "float32")
+
+
 def canonical_axis(axis: int, rank: int, name: str = "axis") -> int:
     if not -rank <= axis < rank:
         raise ValueError(

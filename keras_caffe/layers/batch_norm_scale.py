@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from keras_caffe.layers._utils import check_bool
+from keras_caffe.layers._utils import broadcast_add, check_bool
 from keras_caffe.layers.batch_norm import CaffeBatchNorm
 
 
@@ -52,7 +52,7 @@ class CaffeBatchNormScale(CaffeBatchNorm):
         b = ops.negative(ops.multiply(mean, a))
         if self.beta is not None:
             b = ops.add(b, ops.cast(self.beta, x.dtype))
-        return ops.add(ops.multiply(x, self._broadcast(a)), self._broadcast(b))
+        return broadcast_add(ops.multiply(x, self._broadcast(a)), self._broadcast(b))
 
     def get_config(self):
         config = super().get_config()

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_caffe.layers._utils import (
+    broadcast_add,
     broadcast_to_axes,
     canonical_axes,
     check_bool,
@@ -57,7 +58,7 @@ class CaffeBias(keras.layers.Layer):
             x, b = inputs, ops.convert_to_tensor(self.bias)
         else:
             x, b = inputs
-        return ops.add(x, broadcast_to_axes(ops.cast(b, x.dtype), self._axes, self._rank))
+        return broadcast_add(x, broadcast_to_axes(ops.cast(b, x.dtype), self._axes, self._rank))
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = split_inputs(input_shape, self.learned, "CaffeBias")

@@ -13,6 +13,21 @@ def _out_size(size, kernel, stride, pad, dilation):
     return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
 
 
+def _tap(x, axis: int, offset, size, stride):
+    """``x[..., offset + k * stride, ...]`` along ``axis`` for ``k < size``: a slice of
+    ``size * stride`` entries split into ``(size, stride)``, of which the first column is
+    kept (``x`` holds that many entries past ``offset``)."""
+    shape = list(ops.shape(x))
+    start, length = [0] * len(shape), list(shape)
+    start[axis], length[axis] = offset, size * stride
+    split = shape[:axis] + [size, stride] + shape[axis + 1:]
+    x = ops.reshape(ops.slice(x, start, length), split)
+    length = list(split)
+    length[axis + 1] = 1
+    return ops.reshape(ops.slice(x, [0] * len(split), length), shape[:axis] + [size] +
+                       shape[axis + 1:])
+
+
 @keras.saving.register_keras_serializable(package="keras_caffe")
 class CaffeIm2col(keras.layers.Layer):
     """Caffe's `Im2col` layer on an NHWC tensor.
@@ -55,17 +70,11 @@ class CaffeIm2col(keras.layers.Layer):
         # Pad one extra stride at the end so that every tap can take out * stride
         # rows and then keep each stride-th one by a reshape (no strided slice op).
         x = ops.pad(inputs, ((0, 0), (ph, ph + sh), (pw, pw + sw), (0, 0)))
-        taps = []
-        for i in range(kh):
-            for j in range(kw):
-                tap = ops.slice(x, (0, i * dh, j * dw, 0),
-                                (n, out_h * sh, out_w * sw, channels))
-                tap = ops.reshape(tap, (n, out_h, sh, out_w, sw, channels))
-                tap = ops.slice(tap, (0, 0, 0, 0, 0, 0),
-                                (n, out_h, 1, out_w, 1, channels))
-                taps.append(ops.reshape(tap, (n, out_h, out_w, channels)))
-        cols = ops.stack(taps, axis=-1)  # N, Ho, Wo, C, kh*kw
-        return ops.reshape(cols, (n, out_h, out_w, channels * kh * kw))
+        # The kernel's rows, then its columns: kh + kw taps, not kh * kw (a kernel's size
+        # is bounded only by the blobs it makes, and each tap is a few graph ops).
+        rows = ops.stack([_tap(x, 1, i * dh, out_h, sh) for i in range(kh)], axis=-1)
+        cols = ops.stack([_tap(rows, 2, j * dw, out_w, sw) for j in range(kw)], axis=-1)
+        return ops.reshape(cols, (n, out_h, out_w, channels * kh * kw))  # N,Ho,Wo,C,kh,kw
 
     def compute_output_shape(self, input_shape):
         n, height, width, channels = input_shape

@@ -1,4 +1,4 @@
-"""DeepLab's Interp layer (bilinear resize on the align-corners grid)."""
+"""DeepLab's and PSPNet's Interp layer (bilinear resize on the align-corners grid)."""
 
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ class CaffeInterp(keras.layers.Layer):
         if ref_shape is not None:
             if self.size is not None or self.zoom_factor != 1 or self.shrink_factor != 1:
                 raise ValueError("CaffeInterp: a second input sets the output size, so `size`, "
-                                 "`zoom_factor` and `shrink_factor` must be left unset "
-                                 "(DeepLab calls that ambiguous).")
+                                 "`zoom_factor` and `shrink_factor` must be left unset (DeepLab "
+                                 "v2 reads the second bottom only when they are).")
             if len(ref_shape) != len(x_shape):
                 raise ValueError(f"CaffeInterp: the reference must have the input's rank, got "
                                  f"{x_shape} and {ref_shape}.")

@@ -53,6 +53,11 @@ class CaffePooling2D(keras.layers.Layer):
       Caffe allows no padding with it.
     * `global_pooling=True`: one window covering the whole `H x W` (no kernel, pad 0,
       stride 1); output `(N, 1, 1, C)`.
+    * `return_mask=True` (`"max"` only): also Caffe's second top, the mask: for each
+      output the index `h * W + w` (in its channel's plane) of the first maximum of its
+      window in row-major order, as float32 (-1, with the value -FLT_MAX, where nothing in
+      the window exceeds -FLT_MAX, as Caffe leaves it). The call then returns
+      `[pooled, mask]`.
 
     Works with unknown batch and unknown H/W.
 
@@ -63,6 +68,7 @@ class CaffePooling2D(keras.layers.Layer):
         padding: int or `(ph, pw)`, default `(0, 0)`; must be smaller than the kernel.
         round_mode: `"ceil"` (Caffe's default) or `"floor"`.
         global_pooling: pool over the whole spatial extent. Default False.
+        return_mask: also return the MAX pooling mask. Default False.
 
     Example:
 
@@ -71,9 +77,13 @@ class CaffePooling2D(keras.layers.Layer):
     """
 
     def __init__(self, pool="max", kernel_size=None, strides=(1, 1), padding=(0, 0),
-                 round_mode="ceil", global_pooling=False, **kwargs):
+                 round_mode="ceil", global_pooling=False, return_mask=False, **kwargs):
         super().__init__(**kwargs)
         self.pool = check_choice(pool, "pool", _POOLS)
+        self.return_mask = check_bool(return_mask, "return_mask")
+        if self.return_mask and self.pool != "max":
+            raise ValueError(f"Caffe writes a pooling mask for 'max' pooling only, got "
+                             f"pool={pool!r} with return_mask=True.")
         self.round_mode = check_choice(round_mode, "round_mode", _ROUND_MODES)
         self.global_pooling = check_bool(global_pooling, "global_pooling")
         self.strides = check_pair(strides, "strides", 1)
@@ -107,7 +117,7 @@ class CaffePooling2D(keras.layers.Layer):
     # ------------------------------------------------------------------ call
     def call(self, inputs):
         if self.global_pooling:
-            return self._global(inputs)
+            return self._global_with_mask(inputs) if self.return_mask else self._global(inputs)
         kh, kw = self.kernel_size
         sh, sw = self.strides
         ph, pw = self.padding
@@ -128,6 +138,8 @@ class CaffePooling2D(keras.layers.Layer):
         strides = (sh, sw)
 
         if self.pool == "max":
+            if self.return_mask:
+                return self._max_with_mask(x, out_h, out_w, width)
             return ops.max_pool(x, window, strides, padding="valid")
 
         area = float(kh * kw)
@@ -144,6 +156,44 @@ class CaffePooling2D(keras.layers.Layer):
                                ops.reshape(cols, (1, 1, -1, 1)))
         factor = ops.cast(ops.divide(area, divisor), x.dtype)
         return ops.multiply(ops.average_pool(x, window, strides, "valid"), factor)
+
+    def _max_with_mask(self, x, out_h, out_w, width):
+        """Caffe's MAX loop: over the window in row-major order, a value replaces the
+        running maximum (from -FLT_MAX) only when strictly greater; the padding (-FLT_MAX)
+        never does.  ``x`` is the padded input cut to the windows' extent."""
+        kh, kw = self.kernel_size
+        sh, sw = self.strides
+        ph, pw = self.padding
+        shape = ops.shape(x)
+        rows = ops.subtract(ops.arange(shape[1], dtype="int32"), ph)
+        cols = ops.subtract(ops.arange(shape[2], dtype="int32"), pw)
+        where = ops.add(ops.multiply(ops.expand_dims(rows, 1), ops.cast(width, "int32")),
+                        ops.expand_dims(cols, 0))[None, :, :, None]
+        span_h, span_w = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
+        best = ops.full_like(x[:, :out_h, :out_w], -FLT_MAX)
+        mask = ops.full_like(where[:, :out_h, :out_w], -1)
+        for i in range(kh):
+            for j in range(kw):
+                value = x[:, i:i + span_h:sh, j:j + span_w:sw]
+                index = where[:, i:i + span_h:sh, j:j + span_w:sw]
+                wins = ops.greater(value, best)
+                best = ops.where(wins, value, best)
+                mask = ops.where(wins, index, mask)
+        mask = ops.broadcast_to(mask, ops.shape(best))
+        return [best, ops.cast(mask, "float32")]
+
+    def _global_with_mask(self, inputs):
+        shape = ops.shape(inputs)
+        flat = ops.reshape(inputs, (shape[0], -1, shape[3]))
+        best = ops.max(flat, axis=1, keepdims=True)
+        positions = ops.arange(shape[1] * shape[2], dtype="int32")[None, :, None]
+        first = ops.min(ops.where(ops.equal(flat, best), positions, shape[1] * shape[2]),
+                        axis=1, keepdims=True)
+        found = ops.greater(best, -FLT_MAX)
+        best = ops.where(found, best, ops.cast(-FLT_MAX, best.dtype))
+        mask = ops.cast(ops.where(found, first, -1), "float32")
+        return [ops.reshape(best, (shape[0], 1, 1, shape[3])),
+                ops.reshape(mask, (shape[0], 1, 1, shape[3]))]
 
     @staticmethod
     def _clipped_counts(out, kernel, stride, pad, size):
@@ -162,6 +212,10 @@ class CaffePooling2D(keras.layers.Layer):
 
     # ---------------------------------------------------------------- shapes
     def compute_output_shape(self, input_shape):
+        out = self._output_shape(input_shape)
+        return [out, out] if self.return_mask else out
+
+    def _output_shape(self, input_shape):
         n, h, w, c = input_shape
         if self.global_pooling:
             return (n, 1, 1, c)
@@ -184,5 +238,6 @@ class CaffePooling2D(keras.layers.Layer):
             "padding": list(self.padding),
             "round_mode": self.round_mode,
             "global_pooling": self.global_pooling,
+            "return_mask": self.return_mask,
         })
         return config

@@ -47,26 +47,24 @@ def prior_aspect_ratios(aspect_ratios, flip: bool) -> list[float]:
 def prior_box_sizes(min_sizes, max_sizes, aspect_ratios, flip: bool) -> list[tuple[float, float]]:
     """(width, height) of every prior of one cell, in SSD's order and float32 values.
 
-    For each min size: the square `min`, then (with max sizes) the square
-    `sqrt(min * max)`, then one box per aspect ratio other than 1, of width
-    `base * sqrt(ar)` and height `base / sqrt(ar)` (`base` the second square's side
-    with max sizes, else `min`). SSD stores min and max sizes in an int here, so
+    For each min size (SSD's ``PriorBoxLayer::Forward_cpu``): the square `min`, then (with
+    max sizes) the square `sqrt(min * max)`, then one box per aspect ratio other than 1,
+    of width `min * sqrt(ar)` and height `min / sqrt(ar)` -- sized from the min size,
+    whether or not a max size is given. SSD stores min and max sizes in an int here, so
     fractional sizes are truncated."""
     ratios = prior_aspect_ratios(aspect_ratios, flip)
+    f32 = np.float32
     boxes = []
     for s, min_size in enumerate(min_sizes):
         lo = int(min_size)
-        f32 = np.float32
         boxes.append((float(f32(lo)), float(f32(lo))))
         if max_sizes:
-            base = math.sqrt(lo * int(max_sizes[s]))
-            boxes.append((float(f32(base)), float(f32(base))))
-        else:
-            base = float(lo)
+            side = math.sqrt(lo * int(max_sizes[s]))
+            boxes.append((float(f32(side)), float(f32(side))))
         for ar in ratios:
             if abs(ar - 1.0) < 1e-6:
                 continue
-            boxes.append((float(f32(base * math.sqrt(ar))), float(f32(base / math.sqrt(ar)))))
+            boxes.append((float(f32(lo * math.sqrt(ar))), float(f32(lo / math.sqrt(ar)))))
     return boxes
 
 

@@ -124,7 +124,10 @@ class Layer:
 def register_python_layer(name: str, factory: Callable, override: bool = False) -> None:
     """Make ``python_param { module: M layer: L }`` build ``factory``: a :class:`Layer`
     subclass (run as Caffe runs it), or a function ``factory(param_str=..., name=...)``
-    returning a Keras layer that takes the bottoms in Caffe's axis order.
+    returning a Keras layer that takes the bottoms in Caffe's axis order (a factory whose
+    signature names ``phase`` or ``n_tops`` also gets the build's phase, 0 TRAIN / 1 TEST,
+    and the layer's number of tops).  A registered name is built without importing its
+    module, even where imports are allowed.
 
     ``name`` is ``"M.L"`` (or just ``"L"`` to match any module)."""
     if name in _FACTORIES and not override:

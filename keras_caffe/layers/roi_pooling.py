@@ -6,7 +6,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_caffe.layers._utils import check_int
+from keras_caffe.layers._utils import broadcast_add, check_int, float32_divide
+
+#: ROIs searched at once (``tf.map_fn``'s ``parallel_iterations``); each holds its feature
+#: map masked once per column bin and its row maxima once per bin.
+PARALLEL_ROIS = 8
 
 
 def _round_half_away(x):
@@ -29,11 +33,11 @@ def roi_bins(rois, pooled_h, pooled_w, spatial_scale, height, width):
 
     def axis(start, end, bins, size):
         extent = ops.maximum(ops.add(ops.subtract(end, start), 1), 1)
-        bin_size = ops.divide(ops.cast(extent, "float32"), np.float32(bins))[:, None]
+        bin_size = float32_divide(extent, np.float32(bins))[:, None]
         p = ops.arange(bins, dtype="float32")[None]
         lo = ops.cast(ops.floor(ops.multiply(p, bin_size)), "int32")
         hi = ops.cast(ops.ceil(ops.multiply(ops.add(p, 1.0), bin_size)), "int32")
-        clip = lambda v: ops.clip(ops.add(v, start[:, None]), 0, size)   # noqa: E731
+        clip = lambda v: ops.clip(broadcast_add(v, start[:, None]), 0, size)   # noqa: E731
         return clip(lo), clip(hi)
 
     hs, he = axis(y1, y2, pooled_h, height)
@@ -82,7 +86,7 @@ class CaffeROIPooling(keras.layers.Layer):
         index = tf.stop_gradient(tf.map_fn(
             lambda a: _first_max(feat, *a), (batch, hs, he, ws, we),
             fn_output_signature=tf.TensorSpec([self.pooled_h, self.pooled_w, None, 4], tf.int32),
-            parallel_iterations=8))
+            parallel_iterations=PARALLEL_ROIS))
         empty = tf.logical_or(tf.less_equal(he, hs)[:, :, None], tf.less_equal(we, ws)[:, None])
         out = tf.gather_nd(feat, index)                       # (R, PH, PW, C)
         return tf.where(empty[..., None], tf.zeros_like(out), out)

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_caffe.layers._utils import (
+    broadcast_add,
     broadcast_to_axes,
     canonical_axes,
     check_bool,
@@ -77,7 +78,7 @@ class CaffeScale(keras.layers.Layer):
                                               self._rank))
         if self.bias_term:
             b = ops.cast(ops.convert_to_tensor(self.bias), x.dtype)
-            y = ops.add(y, broadcast_to_axes(b, self._axes, self._rank))
+            y = broadcast_add(y, broadcast_to_axes(b, self._axes, self._rank))
         return y
 
     def compute_output_shape(self, input_shape):

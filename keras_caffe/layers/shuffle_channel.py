@@ -8,11 +8,12 @@ from keras import ops
 from keras_caffe.layers._utils import canonical_axis, check_int
 
 
-def shuffle_order(channels: int, group: int) -> list[int]:
-    """Input channel of each output channel: output `j * group + i` reads input
-    `i * (channels // group) + j` (the (group, channels/group) matrix transposed)."""
-    per_group = channels // group
-    return [i * per_group + j for j in range(per_group) for i in range(group)]
+def shuffle_order(channels: int, group: int):
+    """Input channel of each output channel, as a tensor: output `j * group + i` reads input
+    `i * (channels // group) + j` (the (group, channels/group) matrix transposed).  Made by
+    tensor ops: no Python work per channel, whatever the channel count."""
+    matrix = ops.reshape(ops.arange(channels, dtype="int32"), (group, channels // group))
+    return ops.reshape(ops.transpose(matrix), (-1,))
 
 
 @keras.saving.register_keras_serializable(package="keras_caffe")
@@ -45,10 +46,10 @@ class CaffeShuffleChannel(keras.layers.Layer):
             raise ValueError(f"CaffeShuffleChannel: the channel dim (axis {self.axis}) must be "
                              f"known and divisible by group={self.group}, got shape "
                              f"{tuple(input_shape)}.")
-        self._order = shuffle_order(channels, self.group)
+        self._channels = channels
 
     def call(self, inputs):
-        return ops.take(inputs, ops.convert_to_tensor(self._order, "int32"), axis=self._axis)
+        return ops.take(inputs, shuffle_order(self._channels, self.group), axis=self._axis)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

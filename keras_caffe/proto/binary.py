@@ -84,6 +84,8 @@ def read_caffemodel(path) -> caffe_pb2.NetParameter:
     reader = _Reader(path)
     net = caffe_pb2.NetParameter()
     try:
+        if reader.size >= _PROTOBUF_LIMIT:   # protobuf would call it "corrupt": not tried
+            raise DecodeError("over protobuf's 2 GB limit")
         net.ParseFromString(reader.buf)
     except DecodeError as exc:
         read_weights(path)  # pinpoints the byte offset when the framing is broken

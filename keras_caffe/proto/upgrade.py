@@ -289,7 +289,8 @@ def _warn_ignored_v2_transform_fields(net, path) -> None:
         sub_name = _V2_DATA_LAYER_PARAMS.get(layer.type)
         if sub_name is None or not layer.HasField(sub_name):
             continue
-        stale = [f for f in _LEGACY_TRANSFORM_FIELDS if _has(getattr(layer, sub_name), f)]
+        stale = [f for f in _LEGACY_TRANSFORM_FIELDS if _has(getattr(layer, sub_name), f)
+                 and not (layer.type == "WindowData" and f == "scale")]   # WindowData reads it
         if stale:
             log.warning("layer '%s' (%s) sets deprecated %s.%s; Caffe only upgrades these in V1 "
                         "nets and ignores them here: use transform_param (%s)", layer.name,

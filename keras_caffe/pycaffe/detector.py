@@ -11,6 +11,12 @@ iterable (pycaffe walks it twice, so the ``zip`` its selective search passes und
 came back empty); windows may be lists or arrays and context crops index with integers
 (pycaffe indexes with floats, which numpy refuses since 1.12); Python 3's ``round`` (half to
 even) places the context crop, as pycaffe under Python 3 does.
+
+This is pycaffe's Python crop, kept as pycaffe computes it; Caffe's C++ WindowData layer
+(:mod:`keras_caffe.data.window_crop`) grows windows by the same formula but differs in its
+corners (inclusive x1 y1 x2 y2, clipped to the last pixel), rounding (half away from zero,
+float32), resize (OpenCV's uint8 INTER_LINEAR), square mode and mirror, so the two share no
+code.
 """
 
 from __future__ import annotations

@@ -75,11 +75,16 @@ class NetLayer(Layer):
 class Net:
     """A Caffe net with pycaffe's interface (see the module docstring).  Its HDF5Output layers
     write where ``writes`` allows (a ``keras_caffe.WritePolicy``; default: the process's, set
-    by ``caffe.set_output_policy``), not wherever ``file_name`` points as in Caffe."""
+    by ``caffe.set_output_policy``), not wherever ``file_name`` points as in Caffe.  A net
+    projected over ``max_memory`` is refused before anything is allocated, when it is made
+    and whenever a reshape rebuilds it (keras-caffe's own keyword, as ``build_net``'s:
+    bytes, a size such as ``"8G"``, 0 for no limit; default: ``keras-caffe python
+    --max-memory``, else 80% of the memory available)."""
 
     def __init__(self, network_file, *args, phase=None, level: int = 0, stages=None,
-                 weights=None, writes=None, _share_with=None, _seed=None):
+                 weights=None, writes=None, max_memory=None, _share_with=None, _seed=None):
         phase, weights = _phase_and_weights(args, phase, weights)
+        self._max_memory = max_memory
         # where HDF5Output layers write (a keras_caffe.WritePolicy; see set_output_policy)
         self._writes = settings.writes if writes is None else writes
         if isinstance(network_file, caffe_pb2.NetParameter):   # a solver's inline net
@@ -91,7 +96,7 @@ class Net:
         opened = open_net(self._file, None, phase, stages=self._stages, level=self._level,
                           data=True, fed_inputs=True, allow_python_layers=True,
                           share_with=_share_with, data_seed=seed,
-                          seed=0 if seed is None else seed, path=path)
+                          seed=0 if seed is None else seed, path=path, max_memory=max_memory)
         self._pool_owner = _share_with
         self._sources = opened.sources
         self._graph = opened.cnet.graph
@@ -138,7 +143,7 @@ class Net:
             shapes.update(source.shapes())
         opened = open_net(self._graph, None, self._phase, input_shapes=shapes,
                           allow_python_layers=True, free_spatial=False, fed_inputs=True,
-                          share_with=self._cnet)
+                          share_with=self._cnet, max_memory=self._max_memory)
         opened.cnet.sinks.update(self._cnet.sinks)   # a file being written stays the same file
         self._setup(opened.cnet)
 
@@ -380,7 +385,7 @@ class Net:
             shapes.update(source.shapes())
         opened = open_net(self._graph, None, self._phase, input_shapes=shapes,
                           allow_python_layers=True, free_spatial=False, fed_inputs=True,
-                          share_with=other._cnet)
+                          share_with=other._cnet, max_memory=self._max_memory)
         self._params = Params()
         self._store.set_values({})
         for attr in ("_blobs_dict", "_layers_list"):

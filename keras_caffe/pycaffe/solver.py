@@ -13,8 +13,11 @@ Inf loss they train on, as Caffe does (``keras-caffe train`` stops unless
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..errors import SolverError
 from ..proto.upgrade import read_upgraded_solver
 from ..solvers.runner import Solver as _Runner
 from ..solvers.runner import default_echo
@@ -35,8 +38,7 @@ class Solver(_Runner):
         self._callbacks: list = []
         # pycaffe scripts expect Caffe's behaviour at a NaN/Inf loss: train on (a warning
         # says so once); set ``solver.continue_on_nan = False`` to stop there instead.
-        super().__init__(param, echo=default_echo, continue_on_nan=True)
-        self.solver_path = filename
+        super().__init__(param, echo=default_echo, continue_on_nan=True, path=filename)
         if not param.snapshot_prefix:
             self.prefix = self._default_prefix()
 
@@ -205,7 +207,7 @@ def get_solver(filename) -> Solver:
     kind = param.type if param.HasField("type") else "SGD"
     cls = _BY_TYPE.get(kind)
     if cls is None:
-        raise ValueError(f"unknown solver type {kind!r} in {filename} (known: "
-                         f"{', '.join(sorted(_BY_TYPE))})")
+        raise SolverError(f"unknown solver type {kind!r} (Caffe: 'Unknown solver type'); "
+                          f"known types: {', '.join(sorted(_BY_TYPE))}", os.fspath(filename))
     return cls(filename)
 

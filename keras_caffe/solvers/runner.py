@@ -45,10 +45,12 @@ class Solver:
 
     def __init__(self, solver, weights=None, snapshot_prefix: str | None = None,
                  log_path: str | None = None, echo=print, precision: str | None = None,
-                 xla: bool = False, strategy=None, snapshot_at=(), continue_on_nan: bool = False):
+                 xla: bool = False, strategy=None, snapshot_at=(), continue_on_nan: bool = False,
+                 path: str | None = None):
         self.param = (solver if isinstance(solver, caffe_pb2.SolverParameter)
                       else read_upgraded_solver(solver))
-        self.solver_path = solver if isinstance(solver, (str, os.PathLike)) else None
+        # The solver file: given, or the file a SolverParameter was read from (``path``).
+        self.solver_path = solver if isinstance(solver, (str, os.PathLike)) else path
         # What Caffe aborts on, before any net is built: the solver's fields and where its
         # snapshots go (Caffe's CheckSnapshotWritePermissions; solve() checks the prefix for
         # snapshot_after_train's snapshot too).

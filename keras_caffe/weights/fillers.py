@@ -140,6 +140,11 @@ def blob_fillers(layer: caffe_pb2.LayerParameter, n_blobs: int) -> list[caffe_pb
     elif t == "Normalize":
         p = layer.norm_param
         fillers = [p.scale_filler if p.HasField("scale_filler") else _constant(1.0)]
+    elif t == "BN":   # the forks': SegNet's scale, shift; PSPNet's slope, bias, mean, variance
+        p = layer.bn_param
+        fillers = ([p.scale_filler, p.shift_filler] if n_blobs == 2 else
+                   [p.slope_filler, p.bias_filler, _constant(0.0),
+                    _constant(1.0 if p.frozen else 0.0)])
     else:
         fillers = []
     fillers = list(fillers) + [_constant(0.0)] * max(0, n_blobs - len(fillers))

@@ -150,6 +150,27 @@ class Flattened(BlobLayout):
         return np.asarray(weight).reshape(() if self.scalar else (-1,))
 
 
+class _ChannelVector(BlobLayout):
+    """A per-channel vector that Caffe keeps as a 1 x C x 1 x 1 blob (the forks' BN:
+    SegNet's scale and shift, PSPNet's slope, bias, mean and variance), held by Keras in
+    whatever shape its layer wants (e.g. (C,))."""
+
+    name = "vector as 1xCx1x1"
+    row_axis = None
+
+    def caffe_shape(self, shape):
+        return (1, math.prod(shape), 1, 1)
+
+    def to_keras(self, blob, shape):
+        return np.asarray(blob).reshape(shape)
+
+    def to_caffe(self, weight):
+        return np.asarray(weight).reshape(1, -1, 1, 1)
+
+
+CHANNEL_VECTOR = _ChannelVector()
+
+
 class _InternalOrder(BlobLayout):
     """A blob held in our internal axis order (a rank-4 Parameter blob as N,H,W,C)."""
 

@@ -15,6 +15,7 @@ import keras_caffe
 from . import caffe_ref as ref
 from .nets import (FILLERS, assert_blob_round_trip, assert_close, build, check_param_grads,
                    euclidean, keras_class, keras_classes, layer, net, randn, run)
+from tests.sentinel import refused
 
 # id: (type, convolution_param body, input channels, H x W, Keras class, ZeroPadding2D?)
 CONV = {
@@ -153,6 +154,21 @@ def test_bad_convolution_geometry_is_a_net_error(kind, body, channels, match):
     text = net(inputs, layer("conv", kind, "data", "conv", f"convolution_param {{ {body} }}"))
     with pytest.raises(keras_caffe.NetError, match=match):
         build(text, inputs)
+
+
+@pytest.mark.parametrize("kind", ["Convolution", "Deconvolution"])
+@pytest.mark.parametrize("command", [["info"], ["time", "--iterations", "1"],
+                                     ["convert", "-o", "m.keras"]])
+def test_group_0_is_one_message_not_a_division_by_zero(kind, command, tmp_path, monkeypatch,
+                                                         capsys):
+    monkeypatch.chdir(tmp_path)
+    inputs = {"data": (1, 4, 8, 8)}
+    (tmp_path / "g.prototxt").write_text(net(inputs, layer(
+        "c", kind, "data", "c", "convolution_param { num_output: 4 kernel_size: 3 group: 0 }")))
+    argv = command[:1] + ["g.prototxt"] + command[1:]
+    assert refused(argv, tmp_path, capsys) == (
+        "g.prototxt: layer 'c': group 0 must be at least 1 (it divides the input channels (4) "
+        "and num_output (4) into groups)")
 
 
 @pytest.mark.xfail(strict=True, reason="Caffe's BaseConvolutionLayer accepts pad_h without "

@@ -117,11 +117,13 @@ def test_ceil_mode_window_wholly_past_the_edge_keeps_caffes_values(pool):
     assert_close(out["pool"], want)
 
 
-def test_pooling_mask_top_is_a_net_error():
+def test_pooling_mask_top_is_max_pooling_only():
+    """MAX pooling's second top is its mask (tests/converters/test_segmentation.py); Caffe
+    allows no second top for the others."""
     inputs = {"data": randn(1, 2, 4, 4)}
     text = net(inputs, layer("pool", "Pooling", "data", ["pool", "mask"],
-                             "pooling_param { pool: MAX kernel_size: 2 stride: 2 }"))
-    with pytest.raises(keras_caffe.NetError, match="layer 'pool'.*MAX pooling mask top"):
+                             "pooling_param { pool: AVE kernel_size: 2 stride: 2 }"))
+    with pytest.raises(keras_caffe.NetError, match="layer 'pool'.*only MAX pooling has a second"):
         build(text, inputs)
 
 

@@ -291,6 +291,36 @@ def test_image_data_errors(image_list, tmp_path):
         image_data_dataset("list.txt", new_height=3)
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_image_data_missing_file_whose_name_is_not_utf8(image_list, tmp_path, batch):
+    """TF reports a missing file by name, and raises UnicodeDecodeError instead of its error
+    when the name is not UTF-8 (found by the fuzz test): still the one error naming the
+    list line."""
+    (tmp_path / "list.txt").write_bytes(b"z.png 0\n\xff 1\n")
+    source = source_for(node_of(image_layer(batch, transform="crop_size: 3")), caffe_pb2.TEST)
+    if batch == 1:
+        source.next_batch()   # z.png
+    with pytest.raises(NetError) as err:
+        source.next_batch()
+    assert str(err.value) == (f"layer 'img': list.txt:2: could not load 'imgs/\\xff': no such "
+                              f"file (paths are root_folder + name, relative to {tmp_path})")
+
+
+@pytest.mark.parametrize("color, shown", [("true", "3x2147483647x8"), ("false", "1x8x2147483647")])
+def test_image_data_resize_over_a_blob_is_refused_before_reading(image_list, color, shown):
+    """Each image is resized to new_height x new_width before the crop (so the top can be
+    small): a size over Caffe's blob bound is refused when the source is made (the fuzz test
+    found it running for minutes)."""
+    h, w = ("2147483647", "8") if color == "true" else ("8", "2147483647")
+    layer = image_layer(2, f"new_height: {h} new_width: {w} is_color: {color}", "crop_size: 3")
+    with pytest.raises(NetError) as err:
+        source_for(node_of(layer), caffe_pb2.TEST)
+    count = f"{int(h) * int(w) * (3 if color == 'true' else 1):,}"
+    assert str(err.value) == (f"layer 'img': an image resized to new_height x new_width would "
+                              f"have shape {shown} = {count} elements; Caffe allows at most "
+                              "2,147,483,647 (INT_MAX) in one blob")
+
+
 # ------------------------------------------------------------ MemoryData, DummyData, HDF5
 
 def test_memory_data():
@@ -344,6 +374,6 @@ def test_hdf5_dataset(tmp_path, monkeypatch):
 
 
 def test_unsupported_layer_type():
-    node = node_of('name: "w" type: "WindowData" top: "data"')
-    with pytest.raises(NetError, match="WindowData layers is not supported"):
+    node = node_of('name: "w" type: "AnnotatedData" top: "data"')
+    with pytest.raises(NetError, match="AnnotatedData layers is not supported"):
         source_for(node, caffe_pb2.TEST)

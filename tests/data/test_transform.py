@@ -113,3 +113,19 @@ def test_errors(tmp_path):
                                                           "CHW")
     with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than the crop"):
         DataTransformer({"crop_size": 5}).numpy(np.zeros((1, 4, 9), np.uint8), 0, "CHW")
+
+
+@pytest.mark.parametrize("crop, shown", [
+    ({"crop_size": 2**31}, "2147483648x2147483648 = 4,611,686,018,427,387,904"),
+    ({"crop_size": 2**31 - 1}, "2147483647x2147483647 = 4,611,686,014,132,420,609"),
+    ({"crop_h": 3, "crop_w": 2**30}, "3x1073741824 = 3,221,225,472"),
+])
+def test_a_crop_over_a_blob_is_refused_before_any_op(crop, shown):
+    """Found by the fuzz test: crop_size 2^31 broke TF's int32 arithmetic (a TypeError) and
+    2^31-1 stalled an XLA compile for seconds before the crop check ran."""
+    with pytest.raises(NetError) as err:
+        DataTransformer(crop, layer="data")
+    assert str(err.value) == (f"layer 'data': a crop (crop_size, or crop_h x crop_w) would "
+                              f"have shape {shown} elements; Caffe allows at most "
+                              "2,147,483,647 (INT_MAX) in one blob")
+    assert DataTransformer({"crop_size": 46340}).crop == (46340, 46340)   # 46340^2 < 2^31

@@ -108,7 +108,8 @@ def test_every_type_of_caffes_layer_factory_is_declared():
     missing = [t for t in catalogue if types.get(t) is None or types.get(t).origin != types.BVLC]
     assert missing == []
     assert types.get("SoftmaxWithLoss").labels == (1,) and types.get("Softmax").float32
-    assert types.get("Data").reader is not None and types.get("WindowData").reader is None
+    assert types.get("Data").reader is not None and types.get("WindowData").reader is not None
+    assert types.get("AnnotatedData").reader is None   # (the SSD fork's: not read yet)
     assert types.get("HDF5Output").sink is not None and types.get("Input").source == "caller"
     assert types.source_of(caffe_pb2.LayerParameter(type="Python")) == "data"
     assert types.source_of(caffe_pb2.LayerParameter(type="Python", bottom=["x"])) is None

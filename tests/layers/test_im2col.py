@@ -85,3 +85,20 @@ def test_save_load_and_config(roundtrip, config_roundtrip):
 def test_bad_arguments_are_quoted(kwargs, quoted):
     with pytest.raises(ValueError, match=quoted):
         CaffeIm2col(**kwargs)
+
+
+def _graph_ops(kernel) -> int:
+    import tensorflow as tf
+
+    layer = CaffeIm2col(kernel, padding=kernel // 2)
+    traced = tf.function(layer).get_concrete_function(tf.TensorSpec((1, 9, 9, 2), tf.float32))
+    return len(traced.graph.get_operations())
+
+
+def test_graph_grows_with_the_kernels_side_not_its_area():
+    """A kernel's size is bounded only by the blobs it makes (a 1x1 map padded to a 301x301
+    kernel gives a 90,601-value top): one tap per kernel row and column, not per value, or
+    building such a layer takes minutes."""
+    small, large = _graph_ops(8), _graph_ops(32)
+    assert large < 4.5 * small   # 4x the side: about 4x the ops (16x by kernel area)
+    assert large - small < 60 * (32 - 8)

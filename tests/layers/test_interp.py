@@ -102,7 +102,7 @@ def test_errors():
         CaffeInterp(pad_beg=1)
     with pytest.raises(ValueError, match="zoom_factor=0"):
         CaffeInterp(zoom_factor=0)
-    with pytest.raises(ValueError, match="ambiguous"):
+    with pytest.raises(ValueError, match="second input sets the output size"):
         CaffeInterp(zoom_factor=2)([keras.Input((4, 4, 1)), keras.Input((8, 8, 1))])
     with pytest.raises(ValueError, match="crop away"):
         CaffeInterp(pad_beg=-2, pad_end=-2)(keras.Input((4, 9, 1)))

@@ -12,42 +12,63 @@ f32 = np.float32
 
 def ref_prior_box(layer_h, layer_w, img_h, img_w, min_sizes, max_sizes=(), aspect_ratios=(),
                   flip=True, clip=False, variances=(0.1,), step=None, offset=0.5):
-    """SSD's PriorBoxLayer::Forward_cpu, loop by loop (int min/max sizes, float32 centres,
-    double corner arithmetic stored as float)."""
+    """SSD's PriorBoxLayer (weiliu89/caffe, branch ssd, src/caffe/layers/prior_box_layer.cpp),
+    statement by statement.
+
+    LayerSetUp: ``aspect_ratios_`` is a vector<float> starting with 1; each given ratio is
+    skipped when within 1e-6 of one already there, else pushed, followed by ``1./ar`` (a
+    double stored as float) with ``flip``.  Forward_cpu, per cell (h, w) and per min size
+    ``s`` (``int min_size_ = min_sizes_[s]``: truncated): the square ``min_size_``; with
+    max sizes, the square ``sqrt(min_size_ * max_size_)`` (an int product, ``max_size_``
+    an int too); then for every ratio not within 1e-6 of 1 the box ``min_size_ * sqrt(ar)``
+    by ``min_size_ / sqrt(ar)`` -- from min_size_, max_size or not.  Centres are float
+    ``(w + offset_) * step_w``; ``step_w`` is ``float(img_width) / layer_width`` unless
+    given; each corner is ``(center -/+ box / 2.) / img`` in double, stored as float;
+    ``clip`` clamps the boxes (not the variances) to [0, 1]; one variance fills the second
+    row, four repeat per prior."""
     ratios = [f32(1.0)]
-    for ar in aspect_ratios:
-        ar = f32(ar)
-        if any(abs(ar - r) < 1e-6 for r in ratios):
+    for ar in (f32(a) for a in aspect_ratios):
+        if any(abs(float(ar) - float(r)) < 1e-6 for r in ratios):
             continue
         ratios.append(ar)
         if flip:
             ratios.append(f32(1.0 / float(ar)))
-    step_h, step_w = (f32(img_h) / f32(layer_h), f32(img_w) / f32(layer_w)) if step is None \
-        else (f32(step[0]), f32(step[1]))
-    out = []
+    if step is None:
+        step_w, step_h = f32(img_w) / f32(layer_w), f32(img_h) / f32(layer_h)
+    else:
+        step_h, step_w = f32(step[0]), f32(step[1])
+    top = []
 
-    def push(cx, cy, bw, bh):
-        out.extend([(float(cx) - float(bw) / 2.0) / img_w, (float(cy) - float(bh) / 2.0) / img_h,
-                    (float(cx) + float(bw) / 2.0) / img_w, (float(cy) + float(bh) / 2.0) / img_h])
+    def push(center_x, center_y, box_width, box_height):
+        for value in ((float(center_x) - float(box_width) / 2.0) / img_w,
+                      (float(center_y) - float(box_height) / 2.0) / img_h,
+                      (float(center_x) + float(box_width) / 2.0) / img_w,
+                      (float(center_y) + float(box_height) / 2.0) / img_h):
+            top.append(f32(value))
 
     for h in range(layer_h):
         for w in range(layer_w):
-            cx, cy = f32((f32(w) + f32(offset)) * step_w), f32((f32(h) + f32(offset)) * step_h)
-            for s, min_size in enumerate(min_sizes):
-                m = int(min_size)
-                push(cx, cy, f32(m), f32(m))
+            center_x = f32((f32(w) + f32(offset)) * step_w)
+            center_y = f32((f32(h) + f32(offset)) * step_h)
+            for s in range(len(min_sizes)):
+                min_size_ = int(f32(min_sizes[s]))
+                push(center_x, center_y, f32(min_size_), f32(min_size_))
                 if max_sizes:
-                    big = int(max_sizes[s])
-                    push(cx, cy, f32(math.sqrt(m * big)), f32(math.sqrt(m * big)))
+                    max_size_ = int(f32(max_sizes[s]))
+                    side = f32(math.sqrt(min_size_ * max_size_))
+                    push(center_x, center_y, side, side)
                 for ar in ratios:
-                    if abs(ar - 1.0) < 1e-6:
+                    if abs(float(ar) - 1.0) < 1e-6:
                         continue
-                    base = math.sqrt(m * int(max_sizes[s])) if max_sizes else m
-                    push(cx, cy, f32(base * math.sqrt(ar)), f32(base / math.sqrt(ar)))
-    boxes = np.asarray(out).astype(np.float32)
+                    push(center_x, center_y, f32(min_size_ * math.sqrt(float(ar))),
+                         f32(min_size_ / math.sqrt(float(ar))))
+    boxes = np.asarray(top, np.float32)
     if clip:
-        boxes = np.minimum(np.maximum(boxes, 0.0), 1.0)
-    var = np.tile(np.asarray(variances, np.float32), len(boxes) // len(variances))
+        boxes = np.minimum(np.maximum(boxes, f32(0.0)), f32(1.0))
+    if len(variances) == 1:
+        var = np.full(boxes.shape, variances[0], np.float32)
+    else:
+        var = np.tile(np.asarray(variances, np.float32), len(boxes) // 4)
     return np.stack([boxes, var])[None]
 
 
@@ -57,6 +78,12 @@ SSD_CASES = [
     dict(min_sizes=(60.0,), max_sizes=(111.0,), aspect_ratios=(2.0, 3.0), flip=True, clip=True),
     dict(min_sizes=(21.5, 45.0), aspect_ratios=(2.0, 0.5, 2.0), flip=True),
     dict(min_sizes=(10.0,), aspect_ratios=(3.0,), flip=False, offset=0.0, variances=(0.2,)),
+    # two min sizes, each with its max size and the ratios; flip off; step_h != step_w
+    dict(min_sizes=(8.0, 20.0), max_sizes=(16.0, 33.5), aspect_ratios=(2.0, 3.0), flip=False,
+         step=(6.0, 9.5), offset=0.25, variances=(0.1, 0.1, 0.2, 0.2)),
+    # ratios within 1e-6 of one already there (2.0000005; 1 itself; 0.5 = the flip of 2)
+    dict(min_sizes=(12.9,), max_sizes=(30.2,), aspect_ratios=(2.0, 2.0000005, 1.0, 0.5, 3.0),
+         flip=True, clip=True),
 ]
 
 
@@ -83,6 +110,19 @@ def test_prior_order_and_truncated_sizes():
     assert prior_box_sizes((30.9,), (60.0,), (2.0,), True)[:2] == [(30.0, 30.0), (
         float(f32(math.sqrt(30 * 60))),) * 2]
     assert len(prior_box_sizes((30,), (), (2.0, 0.5, 3.0), True)) == 5  # 1, 2, 1/2, 3, 1/3
+    assert len(prior_box_sizes((30,), (), (2.0, 2.0000005, 1.0), False)) == 2  # 1, 2
+
+
+def test_aspect_ratio_boxes_are_sized_from_min_size_with_a_max_size():
+    """MobileNet-SSD's conv13 priors (min 105, max 150, ratio 2): SSD's 2:1 box is
+    105 * sqrt(2) = 148.49 px wide, not sqrt(105 * 150) * sqrt(2) = 177.48 px."""
+    sizes = prior_box_sizes((105.0,), (150.0,), (2.0,), True)
+    assert [round(w, 2) for w, _ in sizes] == [105.0, 125.5, 148.49, 74.25]
+    assert [round(h, 2) for _, h in sizes] == [105.0, 125.5, 74.25, 148.49]
+    y = np.asarray(CaffePriorBox(min_sizes=(105,), max_sizes=(150,), aspect_ratios=(2.0,),
+                                 img_size=(300, 300))(np.zeros((1, 1, 1, 8), np.float32)))
+    widths = (y[0, 0, 2::4] - y[0, 0, 0::4]) * 300
+    np.testing.assert_allclose(widths, [105.0, 125.4990, 148.4924, 74.2462], atol=1e-3)
 
 
 def test_static_output_shape():

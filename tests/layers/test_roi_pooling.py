@@ -78,3 +78,29 @@ def test_shapes_config_and_errors(roundtrip, config_roundtrip):
         CaffeROIPooling(2, 2)([keras.Input((4, 4, 3)), keras.Input((4,))])
     with pytest.raises(ValueError, match="pooled_h"):
         CaffeROIPooling(0, 2)
+
+
+def test_as_many_rois_as_bins():
+    """R == pooled_h == pooled_w: keras.ops.add took the ROI starts (R, 1) for a bias along
+    the bins and shifted every bin by the wrong ROI's start."""
+    rng = np.random.default_rng(4)
+    feat = rng.standard_normal((1, 2, 9, 10)).astype(np.float32)
+    rois = np.array([[0, 0, 0, 15, 11], [0, 3, 2, 9, 13], [0, 12, 4, 5, 20]], np.float32)
+    out = CaffeROIPooling(3, 3, spatial_scale=0.5)([tf.constant(feat.transpose(0, 2, 3, 1)),
+                                                     tf.constant(rois)])
+    want, _ = ref_roi_pooling(feat, rois, 3, 3, 0.5)
+    np.testing.assert_array_equal(np.asarray(out).transpose(0, 3, 1, 2), want)
+
+
+def test_bins_under_xla():
+    """A ROI 7 cells wide in 3 bins: XLA turns the division by 3 into a multiplication by
+    1/3, and 3 * (7 * 0.33333334) is 7.0000005, whose ceil is 8 (Caffe: 3 * (7 / 3) = 7);
+    the bins are computed as C's float division."""
+    rng = np.random.default_rng(5)
+    feat = (np.arange(20) + rng.random((1, 2, 16, 20))).astype(np.float32)  # max: last column
+    rois = np.array([[0, 40, 8, 64, 36], [0, 4, 8, 36, 44], [0, 2, 2, 50, 30]], np.float32)
+    layer = CaffeROIPooling(3, 3, spatial_scale=0.25)
+    jit = tf.function(lambda f, r: layer([f, r]), jit_compile=True)
+    out = jit(tf.constant(feat.transpose(0, 2, 3, 1)), tf.constant(rois))
+    want, _ = ref_roi_pooling(feat, rois, 3, 3, 0.25)
+    np.testing.assert_array_equal(np.asarray(out).transpose(0, 3, 1, 2), want)

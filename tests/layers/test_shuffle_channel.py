@@ -48,3 +48,18 @@ def test_errors():
         CaffeShuffleChannel(4)(keras.Input((2, 2, 6)))
     with pytest.raises(ValueError, match="must be"):
         CaffeShuffleChannel(2)(keras.Input((2, 2, None)))
+
+
+def test_a_huge_channel_count_costs_no_python_memory():
+    """The channel order is a tensor: no Python list of 16M ints (some 600 MB) to build."""
+    import tracemalloc
+
+    inp = keras.Input((2**24,))
+    tracemalloc.start()
+    try:
+        out = CaffeShuffleChannel(2, axis=1)(inp)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (None, 2**24)
+    assert peak < 20 * 2**20

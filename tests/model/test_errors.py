@@ -9,6 +9,7 @@ import keras_caffe
 from keras_caffe import cli
 from keras_caffe.proto import binary
 from tests.model.nets import SMALL_CONVNET
+from tests.sentinel import refused
 
 
 def test_malformed_prototxt_names_file_line_and_column(tmp_path):
@@ -116,3 +117,19 @@ def test_weights_missing_from_caffemodel_are_listed(tmp_path, caplog):
         keras_caffe.build_net(SMALL_CONVNET, path, allow_missing=True)
     messages = caplog.text
     assert "ip1" in messages and "extra" in messages
+
+
+@pytest.mark.parametrize("text", ["", "# nothing here\n\n  # a note\n", 'name: "only a name"\n'])
+@pytest.mark.parametrize("command, phase", [("time", "TRAIN"), ("convert", "TEST")])
+def test_a_net_without_layers_is_refused(tmp_path, monkeypatch, capsys, text, command, phase):
+    """An empty or comment-only prototxt (Caffe accepts it and builds nothing) has no model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.prototxt").write_text(text)
+    argv = [command, "empty.prototxt"] + (["-o", "m.keras"] if command == "convert" else [])
+    assert refused(argv, tmp_path, capsys) == (
+        f"empty.prototxt: the net has no layers in the {phase} phase (an empty or comment-only "
+        "prototxt, or include/exclude rules that keep none): there is no model to build")
+    with pytest.raises(keras_caffe.NetError) as err:
+        keras_caffe.load_model(tmp_path / "empty.prototxt")
+    assert str(err.value).startswith(f"{tmp_path / 'empty.prototxt'}: the net has no layers in "
+                                     "the TEST phase")

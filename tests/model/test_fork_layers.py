@@ -113,7 +113,7 @@ def test_interp_model_runs_at_any_size():
                                       ref_interp(x, 2 * h - 1, 2 * w - 1))
 
 
-@pytest.mark.parametrize("param,bad", [("zoom_factor: 2", "ref"), ("", None),
+@pytest.mark.parametrize("param,bad", [("pad_beg: -3 pad_end: -3 zoom_factor: 2", None), ("", None),
                                        ("height: 4", None), ("pad_beg: 1 zoom_factor: 2", None)])
 def test_interp_bad_sizes_name_the_layer(param, bad):
     bottoms = 'bottom: "data"' + (' bottom: "ref"' if bad else "")
@@ -123,7 +123,7 @@ def test_interp_bad_sizes_name_the_layer(param, bad):
         keras_caffe.build_net(net)
 
 
-def test_upsample_nearest_and_segnet_unpooling_refused():
+def test_upsample_nearest_and_segnet_unpooling():
     net = _data((2, 3, 4, 5)) + """
 layer { name: "up" type: "Upsample" bottom: "data" top: "up" upsample_param { scale: 2 } }
 layer { name: "up_hw" type: "Upsample" bottom: "data" top: "up_hw" upsample_param { scale_h: 3 scale_w: 1 } }
@@ -135,8 +135,11 @@ layer { name: "up_hw" type: "Upsample" bottom: "data" top: "up_hw" upsample_para
     segnet = _data((2, 3, 4, 5)) + _data((2, 3, 4, 5), "mask") + (
         'layer { name: "unpool" type: "Upsample" bottom: "data" bottom: "mask" top: "u" '
         'upsample_param { scale: 2 } }')
-    with pytest.raises(keras_caffe.NetError, match="layer 'unpool'.*not supported"):
-        keras_caffe.build_net(segnet)
+    mask = np.zeros((2, 3, 4, 5), np.float32)     # every value names position 0: the last wins
+    u = keras_caffe.forward(segnet, {"data": x, "mask": mask})["u"]
+    assert u.shape == (2, 3, 8, 10)
+    np.testing.assert_array_equal(u[:, :, 0, 0], x[:, :, 3, 4])
+    assert np.count_nonzero(u) == 6
 
 
 def test_shuffle_channel():

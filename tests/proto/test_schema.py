@@ -70,6 +70,13 @@ FIELD_NUMBERS = [
     ("ConvolutionParameter", "dilation", 18), ("InfogainLossParameter", "axis", 2),
     ("V1LayerParameter", "blobs", 6), ("V1LayerParameter", "layer", 1),
     ("V0LayerParameter", "blobs", 50), ("TransformationParameter", "resize_param", 8),
+    # PSPNet's BN, the ReLU6 ports, R-FCN, Fast R-CNN, OpenCV's Proposal (moved off SSD's 201)
+    ("LayerParameter", "bn_param", 152), ("BNParameter", "slope_filler", 1),
+    ("BNParameter", "momentum", 3), ("BNParameter", "frozen", 5), ("BNParameter", "bn_mode", 1003),
+    ("LayerParameter", "relu6_param", 100000), ("LayerParameter", "psroi_pooling_param", 10001),
+    ("PSROIPoolingParameter", "group_size", 3), ("LayerParameter", "smooth_l1_loss_param", 8266712),
+    ("DropoutParameter", "scale_train", 2), ("DropoutParameter", "sample_weights_test", 1002),
+    ("LayerParameter", "proposal_param", 1201), ("ProposalParameter", "nms_thresh", 8),
 ]
 
 

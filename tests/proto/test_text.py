@@ -6,8 +6,10 @@ import os
 
 import pytest
 
+from keras_caffe import cli
 from keras_caffe.errors import PrototxtError
 from keras_caffe.proto import caffe_pb2, text
+from tests.sentinel import refused
 from tests.shared_paths import CONFORMANCE, require
 
 CONV_NET = """name: "n"
@@ -143,3 +145,39 @@ def test_upgraded_conformance_net_round_trips_through_text():
     path = require(CONFORMANCE / "upgrade" / "v1_deploy_convnet" / "upgraded.prototxt")
     net = text.read_net(path)
     assert text.parse_net(text.to_text(net)) == net
+
+
+# --------------------------------------------------------------------------- non-UTF-8 bytes
+
+INPUT = b'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 4 } } }\n'
+
+
+def test_latin1_bytes_in_comments_are_text_as_caffe_reads_them(tmp_path, monkeypatch, capsys):
+    """Caffe reads a prototxt as bytes: a Latin-1 note in a comment is no binary file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_bytes(b"# caf\xe9 au lait\n" + INPUT[:-1] +
+                                            b"  # \xff\xfe at a line's end\n# fin\xe9")
+    assert [l.name for l in text.read_net("net.prototxt").layer] == ["in"]
+    assert cli.main(["info", "net.prototxt"]) == 0
+    captured = capsys.readouterr()
+    assert "in     Input  x     1x4" in captured.out and "error" not in captured.err
+
+
+@pytest.mark.parametrize("line, column, why", [
+    (b'layer { name: "caf\xe9" type: "ReLU" bottom: "x" top: "y" }\n', 19,
+     "byte 0xE9 inside a string is not UTF-8 (Caffe's strings are UTF-8 text: save the file "
+     "as UTF-8)"),
+    (b'layer { name: "a#b\xe9" type: "ReLU" bottom: "x" top: "y" }\n', 19,   # '#' in a string
+     "byte 0xE9 inside a string is not UTF-8 (Caffe's strings are UTF-8 text: save the file "
+     "as UTF-8)"),
+    (b'layer \xe9 { }\n', 7,
+     "byte 0xE9 is not UTF-8 text and not inside a comment; this looks like a binary file "
+     "such as a .caffemodel, which read_weights/read_caffemodel read"),
+], ids=["in_string", "in_string_after_hash", "outside"])
+def test_a_stray_byte_outside_comments_is_one_error_with_line_and_column(
+        tmp_path, monkeypatch, capsys, line, column, why):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_bytes(b"# caf\xe9\n" + INPUT + line)
+    assert refused(["info", "net.prototxt"], tmp_path, capsys) == f"net.prototxt:3:{column}: {why}"
+    err = pytest.raises(PrototxtError, text.read_net, tmp_path / "net.prototxt").value
+    assert (err.line, err.column, err.reason) == (3, column, why)

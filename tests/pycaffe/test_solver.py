@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_caffe.pycaffe as caffe
+from keras_caffe.errors import SolverError
 from tests.pycaffe.nets import simple_net
 
 SOLVER = """net: '{net}'
@@ -122,6 +123,33 @@ def test_get_solver_takes_the_type_from_the_file(make):
     assert isinstance(solver, caffe.AdamSolver) and solver.param.type == "Adam"
     solver.step(1)
     assert solver.iter == 1
+
+
+@pytest.mark.parametrize("extra, prefix, cls, message", [
+    ('type: "Bogus"', "model", caffe.get_solver,
+     "unknown solver type 'Bogus' (Caffe: 'Unknown solver type'); known types: AdaDelta, "
+     "AdaGrad, Adam, Nesterov, RMSProp, SGD"),
+    ("iter_size: 0", "model", caffe.SGDSolver,
+     "iter_size: 0; it must be at least 1 (an iteration sums the gradients of iter_size "
+     "batches)"),
+    ('type: "AdaGrad"', "model", caffe.get_solver,
+     "Momentum cannot be used with AdaGrad (Caffe: CHECK_EQ(0, momentum)); the solver sets "
+     "momentum: 0.9"),
+    ("snapshot: 10", "gone/model", caffe.SGDSolver,
+     "cannot write snapshots to snapshot_prefix 'gone/model': the folder 'gone' does not exist "
+     "(Caffe: 'Cannot write to snapshot prefix'); create the folder, or set snapshot_prefix "
+     "(--snapshot-prefix)"),
+], ids=["type", "iter_size", "adagrad_momentum", "prefix"])
+def test_what_caffe_aborts_on_is_a_solver_error_naming_the_file(tmp_path, monkeypatch, extra,
+                                                                prefix, cls, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(simple_net(13))
+    (tmp_path / "solver.prototxt").write_text(SOLVER.format(net="net.prototxt", prefix=prefix,
+                                                            extra=extra))
+    with pytest.raises(SolverError) as err:
+        cls("solver.prototxt")
+    assert str(err.value) == "solver.prototxt: " + message
+    assert sorted(os.listdir(tmp_path)) == ["net.prototxt", "solver.prototxt"]
 
 
 def test_callbacks_run_around_each_gradient(make):

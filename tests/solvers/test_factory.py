@@ -11,6 +11,8 @@ from keras_caffe.proto.text import parse_solver
 from keras_caffe.solvers import (SOLVER_CLASSES, CaffeAdaDelta, CaffeAdaGrad, CaffeAdam,
                                  CaffeLearningRate, CaffeNesterov, CaffeRMSProp, CaffeSGD,
                                  optimizer_from_solver)
+from tests.model.test_train import _setup
+from tests.sentinel import refused
 from tests.shared_paths import CONFORMANCE
 
 COMMON = 'base_lr: 0.05 lr_policy: "step" gamma: 0.5 stepsize: 10 max_iter: 100 '
@@ -75,6 +77,35 @@ def test_legacy_solver_type_enum():
 def test_caffe_aborts_raise(text, match):
     with pytest.raises(ValueError, match=match):
         optimizer_from_solver(parse_solver(COMMON + text))
+
+
+@pytest.mark.parametrize("change, message", [
+    (('type: "SGD"', 'type: "Bogus"'),
+     "unknown solver type 'Bogus' (Caffe: 'Unknown solver type'); known types: AdaDelta, "
+     "AdaGrad, Adam, Nesterov, RMSProp, SGD"),
+    (('lr_policy: "step"', 'lr_policy: "bogus"'),
+     "unknown learning rate policy 'bogus' (Caffe: 'Unknown learning rate policy'); expected "
+     "one of ('fixed', 'step', 'exp', 'inv', 'multistep', 'poly', 'sigmoid')"),
+    (('lr_policy: "step"', ''),
+     "the solver has no lr_policy (Caffe: 'Unknown learning rate policy: '); set one of fixed, "
+     "step, exp, inv, multistep, poly, sigmoid"),
+    (("iter_size: 2", "iter_size: 0"),
+     "iter_size: 0; it must be at least 1 (an iteration sums the gradients of iter_size "
+     "batches)"),
+    (('type: "SGD"', 'type: "AdaGrad"'),
+     "Momentum cannot be used with AdaGrad (Caffe: CHECK_EQ(0, momentum)); the solver sets "
+     "momentum: 0.9"),
+], ids=["type", "lr_policy", "no_lr_policy", "iter_size_0", "adagrad_momentum"])
+def test_train_refuses_what_caffe_aborts_on(tmp_path, monkeypatch, capsys, change, message):
+    """Checked before any net is built or file written: one message naming the solver file."""
+    _setup(tmp_path, 4)
+    solver = tmp_path / "solver.prototxt"
+    text = solver.read_text()
+    assert change[0] in text
+    solver.write_text(text.replace(change[0], change[1]))
+    monkeypatch.chdir(tmp_path)
+    assert refused(["train", "--solver", "solver.prototxt"], tmp_path, capsys) == \
+        "solver.prototxt: " + message
 
 
 def test_from_path_and_conformance_solvers():

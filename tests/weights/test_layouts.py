@@ -37,6 +37,7 @@ def test_depthwise_round_trip_and_channel_order():
     (layouts.Flattened(), (1, 1, 4), (4,)),
     (layouts.Flattened(scalar=True), (1, 1, 1), ()),
     (layouts.INTERNAL_ORDER, (2, 5, 6, 3), (2, 3, 5, 6)),
+    (layouts.CHANNEL_VECTOR, (5,), (1, 5, 1, 1)),
 ])
 def test_reshaping_layouts_round_trip(layout, keras_shape, caffe_shape):
     assert layout.caffe_shape(keras_shape) == caffe_shape

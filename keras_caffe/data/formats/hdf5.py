@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ...errors import NetError
+from ...errors import MemoryLimitError, NetError
+from ...graph.limits import check_blob
+from ...graph.memory import format_size, memory_limit
+
+#: What h5py raises for a file it cannot make sense of: a corrupt or truncated superblock,
+#: object header, heap or B-tree (it maps HDF5's error classes onto these).
+_H5PY_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
 
 
 def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
@@ -20,8 +28,10 @@ def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
                                f"datasets must be named after the tops {names}; it has "
                                f"{sorted(f.keys())})")
             arrays = {t: _dataset(f[t], path, t) for t in names}
-    except OSError as exc:
-        raise NetError(f"cannot read HDF5 file '{path}': {exc}") from exc
+    except _H5PY_ERRORS as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise NetError(f"cannot read HDF5 file '{path}': {reason} (a corrupt or truncated "
+                       "file?)") from None
     rows = {len(a) for a in arrays.values()}
     if len(rows) != 1:
         raise NetError(f"HDF5 file '{path}': datasets {names} have different numbers of "
@@ -30,7 +40,10 @@ def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def _dataset(item, path: str, name: str) -> np.ndarray:
-    """One dataset as float32 with at least one axis (Caffe: numeric data, 1 to 32 axes)."""
+    """One dataset as float32 with at least one axis (Caffe: numeric data, 1 to 32 axes),
+    checked before it is read: at most INT_MAX values (Caffe's blob bound), and no more
+    memory than the limit (``graph.memory.memory_limit``: ``--max-memory``, or a share of the
+    memory available) -- a small file may declare a dataset of terabytes."""
     import h5py
 
     if not isinstance(item, h5py.Dataset):
@@ -41,6 +54,17 @@ def _dataset(item, path: str, name: str) -> np.ndarray:
     if item.ndim == 0:
         raise NetError(f"HDF5 file '{path}': dataset '{name}' is a scalar; it needs at least "
                        "one axis (the items)")
+    check_blob(item.shape, f"HDF5 file '{path}': dataset '{name}'")
+    count = math.prod(item.shape)
+    needed = count * (4 if item.dtype == np.float32 else 4 + item.dtype.itemsize)
+    limit, how = memory_limit()
+    if limit and needed > limit:
+        raise MemoryLimitError(f"HDF5 file '{path}': dataset '{name}' of shape {item.shape} "
+                               f"would take {format_size(needed)} to read as float32, over "
+                               f"the memory limit of {format_size(limit)} ({how}); Caffe's "
+                               "HDF5Data holds whole files in memory: split the file into "
+                               "smaller ones, or give --max-memory SIZE (max_memory=; 0 for "
+                               "no limit)", needed=needed, limit=limit)
     return np.asarray(item[...], np.float32)
 
 

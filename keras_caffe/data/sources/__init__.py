@@ -10,8 +10,9 @@ from .dummy_data import DummyDataSource, dummy_shapes
 from .hdf5_data import HDF5Source
 from .image_data import ImageDataSource
 from .memory_data import MemoryDataSource
+from .window_data import WindowDataSource
 
 __all__ = ["BatchSource", "PipelineSource", "DataSource", "ImageDataSource", "HDF5Source",
-           "MemoryDataSource", "DummyDataSource", "source_for", "open_sources",
-           "batch_shapes", "next_batches", "next_feeds", "data_layer", "default_seed",
+           "MemoryDataSource", "DummyDataSource", "WindowDataSource", "source_for",
+           "open_sources", "batch_shapes", "next_batches", "next_feeds", "data_layer", "default_seed",
            "dummy_shapes", "watch_indices"]

@@ -149,7 +149,9 @@ class PipelineSource(BatchSource):
             self._iterator, self._mode = iter(self._datasets[mode]), mode
         try:
             values = next(self._iterator)
-        except tf.errors.OpError as exc:
+        except (tf.errors.OpError, UnicodeDecodeError) as exc:
+            # (TF raises UnicodeDecodeError for an op error whose message holds bytes that
+            # are not UTF-8: a file name read from a list)
             self._iterator = None
             raise self._diagnose(self.batches_read, exc) from None
         self.batches_read += 1
@@ -157,6 +159,27 @@ class PipelineSource(BatchSource):
 
     def next_batch(self) -> dict[str, np.ndarray]:
         return {t: v.numpy() for t, v in zip(self.tops, self._next(("NCHW", False)))}
+
+    def shapes(self) -> dict[str, tuple]:
+        """Caffe shapes of a batch, sized by the stream's first item as Caffe's data layers
+        size their tops (``InferBlobShape`` of one datum): one item is read, never a whole
+        batch, so a batch too large for memory is refused (blob bounds, memory projection)
+        before any batch is read."""
+        import tensorflow as tf
+
+        batch_size, start = self.batch_size, self._start
+        self.batch_size, self._start = 1, _Start()   # one-item batches from item 0
+        try:
+            if _FIRST_ITEM not in self._datasets:
+                self._datasets[_FIRST_ITEM] = self._make_dataset("NCHW", False)
+            try:
+                first = next(iter(self._datasets[_FIRST_ITEM]))
+            except (tf.errors.OpError, UnicodeDecodeError) as exc:   # as in _next
+                raise self._diagnose(0, exc) from None
+        finally:
+            self.batch_size, self._start = batch_size, start
+        first = first if isinstance(first, tuple) else (first,)
+        return {t: (batch_size,) + tuple(v.shape[1:]) for t, v in zip(self.tops, first)}
 
     def next_feeds(self) -> dict:
         import tensorflow as tf
@@ -189,6 +212,10 @@ class PipelineSource(BatchSource):
     def close(self) -> None:
         """Stop reading ahead (the source can still seek and read again)."""
         self._iterator = None
+
+
+#: The key of the one-item pipeline that :meth:`PipelineSource.shapes` reads.
+_FIRST_ITEM = ("NCHW", False, "first item")
 
 
 class _Live(weakref.WeakSet):

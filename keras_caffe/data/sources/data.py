@@ -50,8 +50,14 @@ class DataSource(PipelineSource):
         self.transformer = DataTransformer(self.param, self.phase, self.seed)
 
     def _make_dataset(self, layout, deferred):
-        return db_dataset(self.db, self.batch_size, self.transformer, start_batch=self._start,
-                          labels=len(self.tops) == 2, layout=layout, deferred=deferred)
+        try:   # the first record, read here for the items' format, names itself and the layer
+            return db_dataset(self.db, self.batch_size, self.transformer,
+                              start_batch=self._start, labels=len(self.tops) == 2,
+                              layout=layout, deferred=deferred)
+        except CaffeError as err:
+            if isinstance(err, NetError) and err.layer is not None:
+                raise
+            raise NetError(str(err), layer=self.layer) from None
 
     def describe_item(self, batch, item):
         position = (batch * self.batch_size + item) % len(self.db)

@@ -38,7 +38,7 @@ class HDF5Source(BatchSource):
         if self.total == 0:
             raise NetError(f"the HDF5 files of '{list_path}' hold no rows", layer=layer)
         self._order = self._make_order()
-        self._picks: list[tuple[int, int]] = []   # (file, row) of the last batch's items
+        self._picks = (np.zeros(0, np.int64), np.zeros(0, np.int64))   # the last batch's items
 
     @classmethod
     def from_layer(cls, node, phase, seed=None, **options):
@@ -46,47 +46,64 @@ class HDF5Source(BatchSource):
         return cls(p.source, [t.name for t in node.tops], p.batch_size, shuffle=p.shuffle,
                    seed=seed, layer=node.name)
 
-    def _make_order(self) -> list[tuple[int, int]]:
-        """(file, row) pairs of one pass over the data."""
+    def shapes(self) -> dict[str, tuple]:
+        """Caffe shapes of a batch: the batch size and the first file's items (Caffe sizes
+        the tops by them; every file holds items of one shape), without reading a batch."""
+        return {t: (self.batch_size,) + tuple(self.data[0][t].shape[1:]) for t in self.tops}
+
+    def _make_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """The file and the row of each position of one pass over the data."""
         files = list(range(len(self.data)))
         if self.shuffle:
             self.rng.shuffle(files)
-        order = []
+        file_of, row_of = [], []
         for i in files:
             rows = np.arange(len(self.data[i][self.tops[0]]))
             if self.shuffle:
                 self.rng.shuffle(rows)
-            order.extend((i, int(r)) for r in rows)
-        return order
+            file_of.append(np.full(len(rows), i))
+            row_of.append(rows)
+        return np.concatenate(file_of), np.concatenate(row_of)
+
+    def _positions(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (files, rows) of stream items ``start..end-1``: array operations, so that a
+        batch costs no Python work per item; a shuffled source reshuffles at each wrap, as
+        Caffe does."""
+        if not self.shuffle:
+            positions = np.arange(start, end, dtype=np.int64) % self.total
+            return self._order[0][positions], self._order[1][positions]
+        files, rows, k = [], [], start
+        while k < end:   # one piece per pass over the data
+            position = k % self.total
+            if position == 0 and k > 0:
+                self._order = self._make_order()
+            take = min(end - k, self.total - position)
+            files.append(self._order[0][position:position + take])
+            rows.append(self._order[1][position:position + take])
+            k += take
+        return np.concatenate(files), np.concatenate(rows)
 
     def next_batch(self) -> dict[str, np.ndarray]:
         start = self.batches_read * self.batch_size
-        picks = []
-        for k in range(start, start + self.batch_size):
-            position = k % self.total
-            if position == 0 and k > 0 and self.shuffle:
-                self._order = self._make_order()
-            picks.append(self._order[position])
+        files, rows = self._positions(start, start + self.batch_size)
         self.batches_read += 1
-        self._picks = picks
-        files = np.array([i for i, _ in picks])
-        rows = np.array([r for _, r in picks])
+        self._picks = (files, rows)
+        used = np.unique(files)
         out = {}
         for t in self.tops:
-            parts = [self.data[i][t][rows[files == i]] for i in dict.fromkeys(files.tolist())]
-            if len(parts) == 1:
-                out[t] = parts[0]
-            else:  # a batch spanning files: keep the picks' order
-                order = np.argsort(np.argsort(files, kind="stable"), kind="stable")
-                stacked = np.concatenate([self.data[i][t][rows[files == i]]
-                                          for i in sorted(set(files.tolist()))])
-                out[t] = stacked[order]
+            if len(used) == 1:
+                out[t] = self.data[int(used[0])][t][rows]
+                continue
+            out[t] = np.empty((len(rows),) + self.data[0][t].shape[1:], np.float32)
+            for i in used:   # a batch spanning files: each item where it was picked
+                mask = files == i
+                out[t][mask] = self.data[int(i)][t][rows[mask]]
         return out
 
     def describe_item(self, batch, item):
         """The file and row of an item of the batch just read."""
-        i, row = self._picks[item]
-        return f"HDF5 file '{self.files[i]}', row {row}"
+        files, rows = self._picks
+        return f"HDF5 file '{self.files[int(files[item])]}', row {int(rows[item])}"
 
     def seek(self, batches_read: int) -> None:
         """Go to a position; a shuffled source replays its reshuffles from the seed, so the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ...errors import NetError, layer_named
+from ...graph.limits import check_blob
 from ...proto import caffe_pb2
 from ..formats.datum import decode_image_numpy
 from ..formats.lists import read_image_list
@@ -36,6 +37,10 @@ class ImageDataSource(PipelineSource):
                            f"{list(tops)}", layer=layer)
         super().__init__(tops, param.batch_size, seed, layer)
         self.param, self.transform, self.phase = param, transform, phase
+        if param.new_height > 0 and param.new_width > 0:   # every image is resized to it,
+            #                                               before the crop makes the top
+            check_blob((3 if param.is_color else 1, param.new_height, param.new_width),
+                       "an image resized to new_height x new_width", layer)
         with layer_named(layer):
             self.entries = read_image_list(param.source, param.root_folder)
 
@@ -53,7 +58,7 @@ class ImageDataSource(PipelineSource):
     def _make_dataset(self, layout, deferred):
         p = self.param
         return image_data_dataset(
-            p.source, p.batch_size, p.root_folder, p.new_height, p.new_width, p.is_color,
+            p.source, self.batch_size, p.root_folder, p.new_height, p.new_width, p.is_color,
             p.shuffle, p.rand_skip, self.transform, self.phase, self.seed,
             start_batch=self._start, labels=len(self.tops) == 2, layer=self.layer,
             layout=layout, deferred=deferred)

@@ -13,7 +13,9 @@ from keras_caffe.data.formats.datum import (ENCODED, FLOAT, RAW, datum_to_array,
                                     record_fields)
 from keras_caffe.errors import CaffemodelError
 from keras_caffe.proto import caffe_pb2
-from tests.data.helpers import encoded_datum, float_datum, jpeg_of_bgr, png_of_bgr, raw_datum
+from tests.data.helpers import (encoded_datum, float_datum, jpeg_of_bgr, png_of_bgr, raw_datum,
+                                write_lmdb)
+from tests.sentinel import refused
 
 RNG = np.random.default_rng(0)
 BGR = RNG.integers(0, 256, (6, 7, 3), np.uint8)
@@ -42,6 +44,34 @@ def test_corrupt_and_inconsistent_records_name_the_record():
         datum_to_array(caffe_pb2.Datum(channels=1, height=1, width=1).SerializeToString())
     with pytest.raises(CaffemodelError, match="cannot decode"):
         datum_to_array(encoded_datum(b"not an image"))
+
+
+LMDB_NET = """
+layer { name: "d" type: "Data" top: "x" top: "y" data_param { source: "db" backend: LMDB batch_size: 2 } }
+layer { name: "f" type: "InnerProduct" bottom: "x" top: "z" inner_product_param { num_output: 3 } }
+layer { name: "l" type: "SoftmaxWithLoss" bottom: "z" bottom: "y" top: "loss" }
+"""
+
+
+@pytest.mark.parametrize("command", [
+    ["forward", "net.prototxt", "--batches", "2", "--out", "out.npz", "--phase", "train"],
+    ["test", "--model", "net.prototxt", "--weights", "w.caffemodel", "--allow-missing",
+     "--iterations", "2", "--phase", "train"],
+], ids=["forward", "test"])
+@pytest.mark.parametrize("bad", [0, 3], ids=["first_record", "later_record"])
+def test_a_record_that_is_not_a_datum_is_one_line_naming_it(tmp_path, monkeypatch, capsys,
+                                                            command, bad):
+    """Read on the host (the first record, for the shapes) or inside the tf.data pipeline
+    (a later one): the same one line, never the pipeline's embedded traceback."""
+    monkeypatch.chdir(tmp_path)
+    records = [(f"{k:08d}".encode(), raw_datum(BGR.transpose(2, 0, 1), k % 3)) for k in range(4)]
+    records[bad] = (records[bad][0], b"\xff\xff\xffgarbage")
+    write_lmdb(tmp_path / "db", records)
+    (tmp_path / "net.prototxt").write_text(LMDB_NET)
+    (tmp_path / "w.caffemodel").write_bytes(caffe_pb2.NetParameter().SerializeToString())
+    what = (f"db: record {bad} (key '{bad:08d}'): corrupt record, not a caffe.Datum (Error "
+            "parsing message with type 'caffe.Datum': Wire format was corrupt)")
+    assert refused(command, tmp_path, capsys) == "layer 'd': " + what
 
 
 def test_decode_proto_matches_python_parser():
