@@ -124,3 +124,25 @@ def chunked_dense_layers(model):
 
     return [l.name for l in model.layers if isinstance(l, keras.layers.Dense)
             and int(np.prod(l.kernel.shape)) * 4 > CHUNK_BYTES]
+
+
+def proc_status(keys=("VmRSS", "VmHWM")) -> dict:
+    """Bytes of the ``/proc/self/status`` fields ``keys`` (Linux)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in keys:
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (``echo 5 > /proc/self/clear_refs``); False where that
+    is not allowed, and VmHWM then holds the process's lifetime peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True

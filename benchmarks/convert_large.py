@@ -53,12 +53,8 @@ import tempfile
 import threading
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-import numpy as np  # noqa: E402
+import numpy as np
+from _common import ROOT as _ROOT, proc_status, reset_peak  # also puts the repository on sys.path
 
 TARGET_SECONDS = 10.0
 TARGET_MEMORY = 1.5          # x file size
@@ -135,13 +131,7 @@ layer { name: "fc" type: "InnerProduct" bottom: "c" top: "fc" inner_product_para
 # ----------------------------------------------------------------------------- memory
 
 def _status():
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-                out[key] = int(rest.split()[0]) * 1024
-    return out
+    return proc_status(("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"))
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -174,12 +164,7 @@ class MemWatch:
         self.before = _status()
         self.max_anon = self.before["RssAnon"]
         self.max_file = self.before["RssFile"] + self.before.get("RssShmem", 0)
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self.exact = True
-        except OSError:
-            self.exact = False     # VmHWM then holds the process's lifetime peak
+        self.exact = reset_peak()  # else VmHWM holds the process's lifetime peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()

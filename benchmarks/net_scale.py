@@ -26,8 +26,9 @@ calls them:
 * ``resolve``: ``keras_caffe.resolve_net(path)`` (read + phase filter + blob graph);
 * ``info``: ``keras_caffe.tools.info.net_table(path)`` (what ``keras-caffe info`` prints);
 * ``build``: ``keras_caffe.build_net(path)`` (the Keras model, with filler values); only up to
-  ``--build-max`` layers (default 10k: Keras's functional-model construction itself costs
-  ~0.5 ms per layer).
+  ``--build-max`` layers (default 10k: a build costs about 2.6 ms of CPU per layer, and more
+  per layer past that, where Keras's functional-model constructor is quadratic; see
+  README.md).
 
 Columns: seconds (wall), CPU seconds of the process, microseconds of CPU per layer, the
 ratio to the previous size's CPU time (linear: about the ratio of the layer counts, 10 for
@@ -49,10 +50,7 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+from _common import proc_status, reset_peak  # also puts the repository on sys.path
 
 STEPS = ("read", "resolve", "info", "build")
 
@@ -97,16 +95,6 @@ def generate(layers: int, kind: str = "dag") -> str:
 
 # --------------------------------------------------------------------------- a child's step
 
-def _status() -> dict:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) * 1024
-    return out
-
-
 def _step(step: str, path: str):
     import keras_caffe
     from keras_caffe.tools.info import net_table
@@ -123,19 +111,13 @@ def _step(step: str, path: str):
 
 
 def child(step: str, path: str, profile: bool) -> None:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))   # as a user's process has it
     import keras_caffe
 
     keras_caffe.build_net('layer { name: "d" type: "Input" top: "d" '
                           'input_param { shape { dim: 1 dim: 1 } } }')   # warm up TF and Keras
     run = _step(step, path)
-    exact = True
-    base = _status()["VmRSS"]
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        exact = False
+    base = proc_status()["VmRSS"]
+    exact = reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
     if profile:
         import cProfile
@@ -147,7 +129,7 @@ def child(step: str, path: str, profile: bool) -> None:
     else:
         run()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": _status()["VmHWM"] - base,
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": proc_status()["VmHWM"] - base,
                       "exact": exact}))
 
 

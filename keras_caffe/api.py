@@ -32,8 +32,7 @@ def read_net(net) -> caffe_pb2.NetParameter:
         param = caffe_pb2.NetParameter()
         param.CopyFrom(net)
     else:
-        if isinstance(net, os.PathLike) or (isinstance(net, str) and "\n" not in net and "{" not in net):
-            path = os.fspath(net)
+        path = text.source_path(net)
         param = text.read_net(net)
     return upgrade.upgrade_net(param, path=path)
 
@@ -49,15 +48,11 @@ def resolve_net(net, phase="test", stages=(), level=None, path=None) -> NetGraph
     from, for messages."""
     if isinstance(net, NetGraph):
         return net
-    if path is None and isinstance(net, (str, os.PathLike)) and _looks_like_path(net):
-        path = os.fspath(net)
+    if path is None and not isinstance(net, caffe_pb2.NetParameter):
+        path = text.source_path(net)
     param = read_net(net)
     state = make_state(param, phase, stages, level)
     return resolve(filter_net(param, state), path=path)
-
-
-def _looks_like_path(net) -> bool:
-    return isinstance(net, os.PathLike) or ("\n" not in net and "{" not in net)
 
 
 def _phase(graph: NetGraph, phase) -> int:
@@ -172,11 +167,13 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
     ``net``: prototxt path or text, NetParameter, or a resolved graph.  ``data``: the net is
     fed by its data layers: their sources are opened (seeded with ``data_seed``), their first
     item read for the shapes the prototxt leaves open (as Caffe sizes a data layer's tops; no
-    batch is read before the net is built and its memory projected), and every batch they read is checked for class labels outside the range
-    of the layers reading them (a LabelError naming the layer, value and record); Input layers, which no source feeds, are refused unless ``fed_inputs``
-    (pycaffe's nets: the caller writes them beside the data layers).  Otherwise the caller
-    feeds it, at ``input_shapes`` (Caffe NCHW, by blob name) or at the shapes its layers fix;
-    ``read_shapes`` reads a batch of a data layer whose shapes the prototxt leaves open.
+    batch is read before the net is built and its memory projected), and every batch they
+    read is checked for class labels outside the range of the layers reading them (a
+    LabelError naming the layer, value and record); Input layers, which no source feeds, are
+    refused unless ``fed_inputs`` (pycaffe's nets: the caller writes them beside the data
+    layers).  Otherwise the caller feeds it, at ``input_shapes`` (Caffe NCHW, by blob name)
+    or at the shapes its layers fix; ``read_shapes`` reads a batch of a data layer whose
+    shapes the prototxt leaves open.
     ``batch`` replaces every batch size; ``path`` names the file a NetParameter came from.
     Other keywords go to :func:`build_net`."""
     graph = resolve_net(net, "test" if phase is None else phase, stages, level, path)
@@ -220,15 +217,11 @@ def _refuse_unfed(graph: NetGraph, phase: int) -> None:
 def _shapes_of_one_batch(node, phase: int) -> dict | str | None:
     """Shapes of one batch of a data layer's source; when it cannot be read, what its
     CaffeError says (the layer named once, by the caller), or None."""
+    source = None
     try:
         source = source_for(node, phase)
-    except CaffeError as exc:   # no readable source: the caller is told to give shapes, and why
-        return _why(exc, node.name)
-    except Exception:  # noqa: BLE001
-        return None
-    try:
         return source.shapes()
-    except CaffeError as exc:
+    except CaffeError as exc:   # no readable source: the caller is told to give shapes, and why
         return _why(exc, node.name)
     except Exception:  # noqa: BLE001
         return None

@@ -126,8 +126,6 @@ def stale_temporaries(directory, final_name: str, suffix: str = "", *,
 
 
 def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -149,12 +147,17 @@ class WritePolicy:
     replaced only if this policy's writers created it (a file written over several batches)
     or with ``overwrite``; a read-only one never is.  Every file is written atomically with
     the mode of the file it replaces.  One policy is one run: the files its writers created
-    are remembered in ``created``."""
+    are remembered in ``created``.  A relative ``output_dir`` is taken in the working
+    directory of when the policy is made (a later ``chdir`` does not move it)."""
 
     output_dir: str | None = None
     allow_outside_writes: bool = False
     overwrite: bool = False
     created: set = dataclasses.field(default_factory=set, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.output_dir is not None:
+            self.output_dir = os.path.abspath(self.output_dir)
 
     def place(self, name, what: str, layer: str | None = None) -> str:
         """The real path ``name`` is written to, or OutputError saying why not and how to

@@ -137,6 +137,16 @@ def _check_input_names(graph: NetGraph, compute) -> None:
                                path=graph.path)
 
 
+def computed_layers(graph: NetGraph) -> list:
+    """The layers a model holds Keras layers for (not its inputs, data layers or sinks), or
+    an UnsupportedLayerError naming every one whose type has no converter, all at once."""
+    compute = [n for n in graph.layers if _built(n)]
+    missing = registry.find_unsupported(compute)
+    if missing:
+        raise UnsupportedLayerError(missing, path=graph.path)
+    return compute
+
+
 def _built(node) -> bool:
     spec = types.get(node.type)
     return spec is None or spec.built(node.param)
@@ -189,13 +199,11 @@ def build(graph: NetGraph, phase=caffe_pb2.TEST, input_shapes: dict[str, tuple] 
     if not graph.layers:
         # Caffe accepts an empty NetParameter (an empty or comment-only prototxt), but a
         # model with nothing in it computes nothing.
-        raise NetError(f"the net has no layers in the {'TRAIN' if phase == caffe_pb2.TRAIN else 'TEST'} "
-                       "phase (an empty or comment-only prototxt, or include/exclude rules that "
-                       "keep none): there is no model to build", path=graph.path)
-    compute = [n for n in graph.layers if _built(n)]
-    missing = registry.find_unsupported(compute)
-    if missing:
-        raise UnsupportedLayerError(missing, path=graph.path)
+        which = "TRAIN" if phase == caffe_pb2.TRAIN else "TEST"
+        raise NetError(f"the net has no layers in the {which} phase (an empty or comment-only "
+                       "prototxt, or include/exclude rules that keep none): there is no model "
+                       "to build", path=graph.path)
+    compute = computed_layers(graph)
     _check_input_names(graph, compute)
     given = settle_input_shapes(graph, input_shapes)
     shapes: dict[Blob, tuple] = {t: given[t.name] for n in graph.input_layers for t in n.tops}
@@ -329,7 +337,7 @@ def _check_declared_params(ctx: Context, bottom_shapes) -> None:
     made = loader.expected_blob_shapes(ctx) if ctx.param_layer is not None else []
     if declared is None:
         spec = types.get(ctx.node.type)
-        if made and not ctx.own_init and spec is not None and spec.module.startswith(__package__ + "."):
+        if made and not ctx.own_init and spec is not None and spec.builtin:
             raise NetError(f"internal error: type {ctx.node.type} makes parameter blobs {made} "
                            "but declares none (register(..., params=...))", layer=ctx.name)
         return

@@ -3,16 +3,17 @@
 solvers and data records, each call under a time and a memory limit, only CaffeErrors allowed.
 
     python scripts/fuzz.py --minutes 10 --seed 1                  # every target, round robin
-    python scripts/fuzz.py --minutes 2 --seed 1 --targets read_net,build_net --save failures
+    python scripts/fuzz.py --minutes 2 --seed 1 --targets read_net,build_net --save /tmp/fails
     python scripts/fuzz.py --seed 1 --replay lmdb:15              # one input, in this process
 
 It prints the inputs tried per target (accepted, refused with a CaffeError, skipped) and every
 distinct failure -- another exception, a hang, a crash, the memory limit -- with the input
 saved under ``--save`` (default: a new folder in the system's temporary folder, made only
-when something fails).  ``--replay TARGET:INDEX`` remakes one
-input (a pure function of the seed, the target and the index) and runs it here, showing the
-whole traceback.  The work (``tests/fuzzing``) is shared with ``tests/test_fuzz.py``, which
-runs a short fixed campaign in the suite.
+when something fails; never a folder inside the repository).  ``--replay TARGET:INDEX``
+remakes one input (a pure function of the seed, the target and the index) in
+``SAVE/replay/TARGET-INDEX`` and runs it here, in that folder, showing the whole traceback.
+The work (``tests/fuzzing``) is shared with ``tests/test_fuzz.py``, which runs a short fixed
+campaign in the suite.
 """
 
 from __future__ import annotations
@@ -30,24 +31,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.fuzzing import campaign  # noqa: E402
+from tests.fuzzing.workdir import inside, outside_repository  # noqa: E402
 
 
-def replay(target_name: str, index: int, seed, save: Path | None) -> int:
+def replay(target_name: str, index: int, seed, save: Path) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tests.fuzzing.child import load_targets
 
     targets, allowed = load_targets([target_name])
     target = targets[target_name]
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-replay-")) if save is None else \
-        save / "replay" / f"{target_name}-{index:06d}"
+    folder = outside_repository(save / "replay" / f"{target_name}-{index:06d}",
+                                "the replay's folder")
     folder.mkdir(parents=True, exist_ok=True)
     mutation = target.make(random.Random(f"{seed}:{target_name}:{index}"), folder)
     print(f"{target_name} #{index} (seed {seed}): {mutation}\ninput: {folder}")
-    here = os.getcwd()
-    os.chdir(folder)
     started = time.perf_counter()
     try:
-        why = target.run(folder)
+        with inside(folder):
+            why = target.run(folder)
         print(f"accepted in {time.perf_counter() - started:.2f} s"
               + (f" (skipped: {why})" if why else ""))
         return 0
@@ -58,8 +59,6 @@ def replay(target_name: str, index: int, seed, save: Path | None) -> int:
     except BaseException:  # noqa: BLE001
         traceback.print_exc()
         return 1
-    finally:
-        os.chdir(here)
 
 
 def main(argv=None) -> int:
@@ -82,6 +81,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     save = Path(args.save) if args.save else Path(tempfile.gettempdir()) / \
         f"keras-caffe-fuzz-{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        save = outside_repository(save, "--save")
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.replay:
         name, _, index = args.replay.partition(":")
         if name not in campaign.TARGET_NAMES or not index.isdigit():

@@ -2,19 +2,24 @@
 (``read_net``, ``resolve_net``, ``build_net``, ``read_weights``, the solver reader and
 ``check_solver``, Datum decoding, and the Data, HDF5Data and ImageData layers as ``open_net``
 reads them), each call within a time limit and under a memory limit, and nothing outside the
-campaign's folder changes.  A fixed, short campaign (the same inputs every run, ~20 s);
+campaign's folder changes (nothing the fuzz writes, the replay included, can land in the
+repository).  A fixed, short campaign (the same inputs every run, ~20 s);
 ``python scripts/fuzz.py --minutes 10`` runs a long one (see ``tests/fuzzing``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.fuzzing import SELFTEST_NAMES, TARGET_NAMES, Campaign, run
 from tests.fuzzing import corpus
+from tests.fuzzing.workdir import inside
+from tests.sentinel import tree_state
 from tests.shared_paths import SHARED, require
 
 SEED = 14
@@ -25,21 +30,32 @@ COUNTS = {"read_net": 300, "resolve_net": 300, "build_net": 80, "read_weights": 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _state(folder: Path, recursive: bool) -> dict:
-    """Every file and folder under ``folder`` with its size and modification time."""
+def _state(folder: Path) -> dict:
+    """Every file and folder in ``folder`` with its size and modification time."""
     found = {}
-    for path in (folder.rglob("*") if recursive else folder.iterdir()):
-        if "__pycache__" in path.parts or ".pytest_cache" in path.parts:
+    for path in folder.iterdir():
+        if path.name in ("__pycache__", ".pytest_cache"):
             continue
         stat = path.stat()
         found[os.fspath(path)] = (stat.st_size, stat.st_mtime_ns) if path.is_file() else None
     return found
 
 
-def _outside(tmp: Path) -> dict:
-    """What a campaign must leave alone: the seeds in ../shared and the repository's folders
-    (the campaign works in ``tmp``)."""
-    return {**_state(SHARED, True), **_state(ROOT, False), **_state(ROOT / "tests", False)}
+def _entries(folder: Path) -> set[str]:
+    """Every file and folder under ``folder`` (Git's and Python's caches aside)."""
+    found = set()
+    for path, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in (".git", "__pycache__", ".pytest_cache")]
+        found.update(os.path.join(path, name) for name in dirs + files)
+    return found
+
+
+def _outside() -> dict:
+    """What a campaign (working in its own temporary folder) must leave alone: the seeds in
+    ../shared, the files at the top of the repository and of tests/, and what the whole
+    repository holds (a new entry anywhere, such as a stray LMDB ``db/``)."""
+    return {"../shared": tree_state(SHARED), "top": _state(ROOT), "tests": _state(ROOT / "tests"),
+            "entries": _entries(ROOT)}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +77,7 @@ def test_the_counts_cover_every_target():
 
 @pytest.mark.parametrize("target", TARGET_NAMES)
 def test_only_caffe_errors_leave_the_readers(target, campaign):
-    before = _outside(campaign.work.parent)
+    before = _outside()
     report = run([target], SEED, counts={target: COUNTS[target]}, campaign=campaign)
     assert report.tried[target] == COUNTS[target]
     assert report.failures == [], f"\n{report.describe()}"
@@ -69,7 +85,7 @@ def test_only_caffe_errors_leave_the_readers(target, campaign):
     # Both outcomes occur: the mutations reach past the parsers, and the readers refuse.
     assert outcomes["ok"] > 0 and outcomes["refused"] > 0, dict(outcomes)
     assert outcomes["ok"] + outcomes["refused"] + outcomes["skip"] == COUNTS[target]
-    assert _outside(campaign.work.parent) == before
+    assert _outside() == before
 
 
 def test_every_kind_of_failure_is_reported_with_its_input(tmp_path):
@@ -97,3 +113,65 @@ def test_every_kind_of_failure_is_reported_with_its_input(tmp_path):
     crash = report.failures_of("_crash")[0]
     assert "Fatal Python error: Segmentation fault" in crash.traceback   # faulthandler's
     assert "no answer within 3 s" in report.failures_of("_c_hang")[0].message
+
+
+# --------------------------------------------------------------------------- the repository
+
+def _fuzz_script():
+    spec = importlib.util.spec_from_file_location("fuzz_script", ROOT / "scripts" / "fuzz.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_in_case():
+    with inside("case"):
+        pass
+
+
+def test_nothing_the_fuzz_writes_can_land_in_the_repository(tmp_path, monkeypatch):
+    """A stray LMDB ``db/`` once appeared in the repository's root: the lmdb target's clean
+    database (``datasets.write_lmdb``) written with a path relative to the root.  Every
+    folder the fuzz writes into or runs a target in is refused there, before anything is
+    written."""
+    from tests.fuzzing import datasets
+
+    monkeypatch.chdir(ROOT)
+    before = _entries(ROOT)
+    refusals = {
+        "an LMDB": lambda: datasets.write_lmdb("db", datasets.lmdb_records("raw")),
+        "an HDF5 file": lambda: datasets.write_hdf5(ROOT / "tests" / "a.h5",
+                                                    datasets.hdf5_arrays(2, "a")),
+        "a case folder": _run_in_case,
+        "the campaign's work folder": lambda: Campaign(["_raise"], work="work"),
+        "the folder for failing inputs": lambda: Campaign(["_raise"], work=tmp_path / "w",
+                                                          save="failures"),
+    }
+    for what, write in refusals.items():
+        with pytest.raises(ValueError, match=f"^{what} '{re.escape(str(ROOT))}/.*' is inside "
+                                             "the repository"):
+            write()
+    assert os.getcwd() == str(ROOT)
+    assert _entries(ROOT) == before
+
+
+def test_replay_makes_and_runs_its_input_in_its_own_folder(tmp_path, monkeypatch, capsys):
+    """``scripts/fuzz.py --replay`` with a relative ``--save``: the input is made in
+    SAVE/replay/TARGET-INDEX and read there (the target once looked for its arguments in a
+    path relative to the folder it had moved into); a ``--save`` inside the repository is
+    refused before anything is made."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    script = _fuzz_script()
+    before = _entries(ROOT)
+    monkeypatch.chdir(tmp_path)
+    assert script.main(["--seed", str(SEED), "--replay", "lmdb:1", "--save", "saved"]) == 0
+    out = capsys.readouterr().out
+    case = tmp_path / "saved" / "replay" / "lmdb-000001"
+    assert f"input: {case}\n" in out and "\nrefused in " in out and "Traceback" not in out
+    assert (case / "db" / "data.mdb").is_file() and (case / "args.json").is_file()
+    assert os.getcwd() == str(tmp_path)
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit):
+        script.main(["--seed", str(SEED), "--replay", "lmdb:1", "--save", "saved"])
+    assert "--save '" in capsys.readouterr().err
+    assert _entries(ROOT) == before

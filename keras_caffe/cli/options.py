@@ -91,8 +91,7 @@ def add_writes(p) -> None:
 
 def write_policy(args):
     """The :class:`~keras_caffe.fileio.WritePolicy` of :func:`add_writes`'s options."""
-    output_dir = None if args.output_dir is None else os.path.abspath(args.output_dir)
-    return WritePolicy(output_dir=output_dir, allow_outside_writes=args.allow_outside_writes,
+    return WritePolicy(output_dir=args.output_dir, allow_outside_writes=args.allow_outside_writes,
                        overwrite=args.overwrite)
 
 

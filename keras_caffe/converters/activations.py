@@ -11,7 +11,7 @@ from ..layers import (CaffeAbsVal, CaffeBNLL, CaffeClip, CaffeDropout, CaffeExp,
 from ..graph.shapes import same
 from ..proto import caffe_pb2
 from ..weights.layouts import Flattened
-from .registry import register
+from .registry import filler_or, register
 
 
 @register("ReLU", shape=same)
@@ -36,7 +36,8 @@ def _prelu_params(layer, bottoms):
     return [()] if layer.prelu_param.channel_shared else [(bottoms[0][1],)]
 
 
-@register("PReLU", shape=same, params=_prelu_params)
+@register("PReLU", shape=same, params=_prelu_params,
+          fillers=lambda layer, n: [filler_or(layer.prelu_param, "filler", 0.25)])
 def prelu(ctx, x):
     rank = ctx.rank(0)
     if rank < 2:

@@ -9,7 +9,7 @@ from ..graph import geometry
 from ..graph.shapes import rank4
 from ..layers import CaffeConv2D, CaffeDeconv2D, CaffeIm2col
 from ..weights.layouts import CONV_KERNEL, DECONV_KERNEL, DEPTHWISE_KERNEL
-from .registry import register
+from .registry import bias_blob, register, weight_and_bias
 
 _FORKS = {"ConvolutionDepthwise": "MobileNet forks", "DepthwiseConvolution": "MobileNet forks"}
 
@@ -36,7 +36,7 @@ def _group(layer, channels) -> int:
     """The layer's group (a depthwise type's is its channel count), or an error unless it
     divides both the input channels and num_output, as Caffe checks (group 0 included)."""
     p = layer.convolution_param
-    group = channels if layer.type in ("ConvolutionDepthwise", "DepthwiseConvolution") else p.group
+    group = channels if layer.type in _FORKS else p.group
     if channels is None or group is None:
         return group
     if group < 1:
@@ -64,24 +64,12 @@ def _conv_shape(layer, bottoms):
     return [(n, layer.convolution_param.num_output, ho, wo) for _ in bottoms]
 
 
-def _bias(p) -> list[tuple]:
-    return [(p.num_output,)] if p.bias_term else []
-
-
 def _conv_params(layer, bottoms):
     """Caffe's (num_output, C / group, kh, kw) weight and (num_output,) bias."""
     p, channels = layer.convolution_param, bottoms[0][1]
-    group = channels if layer.type in _FORKS else p.group
     kh, kw = geometry.conv_window(layer).kernel
-    per_group = None if channels is None or not group else channels // group
-    return [(p.num_output, per_group, kh, kw)] + _bias(p)
-
-
-def _padded(shape, pad, extra=(0, 0)):
-    """A 4-D shape with H and W grown by ``2 * pad + extra``."""
-    n, c, h, w = shape
-    return (n, c) + tuple(None if s is None else s + 2 * p + e
-                          for s, p, e in zip((h, w), pad, extra))
+    per_group = None if channels is None else channels // _group(layer, channels)
+    return [(p.num_output, per_group, kh, kw)] + bias_blob(p)
 
 
 def _conv_workspace(layer, bottoms):
@@ -91,7 +79,7 @@ def _conv_workspace(layer, bottoms):
     win, out = geometry.conv_window(layer), []
     for shape in bottoms:
         if win.pad != (0, 0) and not _same_padding(win):
-            out.append(_padded(shape, win.pad))
+            out.append(geometry.padded_shape(shape, win.pad))
         if win.stride != (1, 1) and win.dilation != (1, 1):
             n, _, h, w = shape
             out.append((n, layer.convolution_param.num_output) + tuple(
@@ -102,7 +90,7 @@ def _conv_workspace(layer, bottoms):
 
 @register("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", bottoms=(1, None),
           tops=(1, None), shape=_conv_shape, params=_conv_params, workspace=_conv_workspace,
-          origin=_FORKS)
+          fillers=weight_and_bias("convolution_param"), origin=_FORKS)
 def convolution(ctx, *xs):
     p, win, channels, group = _conv_setup(ctx)
     if len(xs) != len(ctx.node.tops):
@@ -145,7 +133,7 @@ def _deconv_params(layer, bottoms):
     p = layer.convolution_param
     kh, kw = geometry.conv_window(layer).kernel
     per_group = p.num_output // p.group if p.group else None
-    return [(bottoms[0][1], per_group, kh, kw)] + _bias(p)
+    return [(bottoms[0][1], per_group, kh, kw)] + bias_blob(p)
 
 
 def _deconv_workspace(layer, bottoms):
@@ -153,10 +141,11 @@ def _deconv_workspace(layer, bottoms):
     win = geometry.conv_window(layer)
     if win.pad == (0, 0):
         return []
-    return [_padded(top, win.pad) for top in _deconv_shape(layer, bottoms)]
+    return [geometry.padded_shape(top, win.pad) for top in _deconv_shape(layer, bottoms)]
 
 
 @register("Deconvolution", bottoms=(1, None), tops=(1, None), shape=_deconv_shape,
+          fillers=weight_and_bias("convolution_param"),
           params=_deconv_params, workspace=_deconv_workspace)
 def deconvolution(ctx, *xs):
     p = ctx.param.convolution_param
@@ -182,7 +171,7 @@ def _im2col_shape(layer, bottoms):
 def _im2col_workspace(layer, bottoms):
     """The bottom padded by ``pad`` and a stride, and the kernel's rows taken from it."""
     win, (n, c, _, _) = geometry.conv_window(layer), bottoms[0]
-    padded = _padded(bottoms[0], win.pad, win.stride)
+    padded = geometry.padded_shape(bottoms[0], win.pad, win.stride)
     out_h = _output_hw(layer, bottoms[0][2:], geometry.conv_output_size)[0]
     rows = (n, None if c is None else c * win.kernel[0], out_h, padded[3])
     return [padded, rows]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from ..graph import layout
+from ..graph.shapes import known_count
 from ..layers import CaffeEmbed, CaffeFlatten
 from ..weights.layouts import DenseKernel
-from .registry import register
+from .registry import bias_blob, register, weight_and_bias
 from .shape import in_caffe_order
 
 
@@ -23,14 +22,13 @@ def _inner_product_params(layer, bottoms):
     """Caffe's (num_output, K) weight ((K, num_output) with ``transpose``), K the product of
     the bottom's axes from ``axis``, and (num_output,) bias."""
     p, shape = layer.inner_product_param, bottoms[0]
-    rest = shape[layout.normalize_axis(p.axis, len(shape)):]
-    k = None if None in rest else math.prod(rest)
+    k = known_count(shape[layout.normalize_axis(p.axis, len(shape)):])
     weight = (k, p.num_output) if p.transpose else (p.num_output, k)
-    return [weight] + ([(p.num_output,)] if p.bias_term else [])
+    return [weight] + bias_blob(p)
 
 
 @register("InnerProduct", free_spatial=False, shape=_inner_product_shape,
-          params=_inner_product_params)
+          params=_inner_product_params, fillers=weight_and_bias("inner_product_param"))
 def inner_product(ctx, x):
     p = ctx.param.inner_product_param
     shape = ctx.bottom_shapes[0]
@@ -69,10 +67,11 @@ def _embed_ids(layer, bottoms):
 
 def _embed_params(layer, bottoms):
     p = layer.embed_param
-    return [(p.input_dim, p.num_output)] + ([(p.num_output,)] if p.bias_term else [])
+    return [(p.input_dim, p.num_output)] + bias_blob(p)
 
 
-@register("Embed", shape=_embed_shape, params=_embed_params, classes=_embed_ids)
+@register("Embed", shape=_embed_shape, params=_embed_params, classes=_embed_ids,
+          fillers=weight_and_bias("embed_param"))
 def embed(ctx, x):
     p = ctx.param.embed_param
     layer = CaffeEmbed(input_dim=p.input_dim, num_output=p.num_output, bias_term=p.bias_term,

@@ -6,16 +6,13 @@ import logging
 
 from ..errors import NetError
 from ..graph import layout
+from ..graph.shapes import legacy_dim
 from ..layers import CaffeDetectionOutput
 from ..layers.detection_output import CODE_TYPES
 from .registry import register
+from .shape import caffe_ordered
 
 log = logging.getLogger(__name__)
-
-
-def _legacy(shape, axis: int):
-    """Caffe's ``Blob::LegacyShape``: num, channels, height, width; 1 past the last axis."""
-    return shape[axis] if axis < len(shape) else 1
 
 
 def detection_params(layer) -> dict:
@@ -52,12 +49,12 @@ def _detection_output_shape(layer, bottoms):
         raise NetError(f"loc, conf and prior need at most 4 axes (Caffe reads them as num, "
                        f"channels, height, width), got shapes {loc}, {conf}, {prior}",
                        layer=layer.name)
-    height = _legacy(prior, 2)
+    height = legacy_dim(prior, 2)
     if height is not None:
         priors, loc_classes = height // 4, 1 if params["share_location"] else params["num_classes"]
         for what, shape, per_prior in (("location", loc, loc_classes * 4),
                                        ("confidence", conf, params["num_classes"])):
-            channels = _legacy(shape, 1)
+            channels = legacy_dim(shape, 1)
             if channels is not None and channels != priors * per_prior:
                 raise NetError(f"number of priors must match number of {what} predictions: "
                                f"the prior blob {prior} holds {priors} priors, which need "
@@ -85,7 +82,6 @@ def detection_output(ctx, loc, conf, prior, *image):
         log.warning("layer '%s': visualize is ignored (SSD draws the detections in a window"
                     "%s); the detections are the layer's top blob", ctx.name,
                     f" and writes {p.save_file}" if p.save_file else "")
-    inputs = [layout.to_caffe_order(x, ctx.helper_name(f"{role}_to_caffe"))
-              for role, x in zip(("loc", "conf", "prior"), (loc, conf, prior))]
+    inputs = caffe_ordered(ctx, (loc, conf, prior), ("loc", "conf", "prior"))
     layer = ctx.add(CaffeDetectionOutput(name=ctx.keras_name, **detection_params(ctx.param)))
     return layout.from_caffe_order(layer(inputs), ctx.helper_name("from_caffe"))

@@ -13,8 +13,9 @@ from ..graph import layout
 from ..graph.shapes import rank4, same
 from ..layers import (CaffeInterp, CaffeMaxUnpool2D, CaffeNormalize, CaffePermute,
                       CaffePriorBox, CaffeROIPooling, CaffeShuffleChannel)
+from ..layers.prior_box import prior_aspect_ratios
 from ..layers.roi_pooling import PARALLEL_ROIS
-from .registry import register
+from .registry import filler_or, register
 
 
 def permute_order(layer, rank: int) -> list[int]:
@@ -52,7 +53,8 @@ def _normalize_params(layer, bottoms):
     return [()] if layer.norm_param.channel_shared else [(bottoms[0][1],)]
 
 
-@register("Normalize", shape=same, params=_normalize_params, float32=True, origin="SSD fork")
+@register("Normalize", shape=same, params=_normalize_params, float32=True, origin="SSD fork",
+          fillers=lambda layer, n: [filler_or(layer.norm_param, "scale_filler", 1.0)])
 def normalize(ctx, x):
     p = ctx.param.norm_param
     if not 2 <= ctx.rank(0) <= 4:
@@ -188,15 +190,22 @@ def shuffle_channel(ctx, x):
     return ctx.add(CaffeShuffleChannel(group, axis=ctx.axis(1), name=ctx.keras_name))(x)
 
 
-def _roi_pooling_shape(layer, bottoms):
+def roi_bottoms(layer, bottoms) -> tuple[tuple, tuple]:
+    """The bottoms of ROIPooling and PSROIPooling: an N x C x H x W map, and R ROIs of 5
+    values (``(R, 5)`` or ``(R, 5, 1, 1)``), or an error."""
     feat, rois = (tuple(b) for b in bottoms)
+    if len(feat) != 4 or None not in rois[1:] and math.prod(rois[1:]) != 5:
+        raise NetError(f"{layer.type} takes an N x C x H x W map and R ROIs of 5 values [batch, "
+                       f"x1, y1, x2, y2], got shapes {feat} and {rois}", layer=layer.name)
+    return feat, rois
+
+
+def _roi_pooling_shape(layer, bottoms):
     p = layer.roi_pooling_param
     if p.pooled_h < 1 or p.pooled_w < 1:
         raise NetError(f"pooled_h and pooled_w must be positive, got {p.pooled_h} x "
                        f"{p.pooled_w}", layer=layer.name)
-    if len(feat) != 4 or math.prod(rois[1:]) != 5:
-        raise NetError(f"ROIPooling takes an N x C x H x W map and R ROIs of 5 values [batch, "
-                       f"x1, y1, x2, y2], got shapes {feat} and {rois}", layer=layer.name)
+    feat, rois = roi_bottoms(layer, bottoms)
     return [(rois[0], feat[1], p.pooled_h, p.pooled_w)]
 
 
@@ -221,11 +230,8 @@ def roi_pooling(ctx, features, rois):
 
 def _prior_box_shape(layer, bottoms):
     n, c, h, w = rank4(layer, bottoms[0])
-    p, ratios = layer.prior_box_param, [1.0]
-    for ar in p.aspect_ratio:  # SSD skips repeats; flip adds 1/ar
-        if all(abs(ar - r) >= 1e-6 for r in ratios):
-            ratios += [ar, 1.0 / ar] if p.flip else [ar]
-    priors = len(ratios) * len(p.min_size) + len(p.max_size)
+    p = layer.prior_box_param
+    priors = len(prior_aspect_ratios(p.aspect_ratio, p.flip)) * len(p.min_size) + len(p.max_size)
     return [(1, 2, None if h is None or w is None else h * w * priors * 4)]
 
 

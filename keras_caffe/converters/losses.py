@@ -15,6 +15,7 @@ from ..layers import (CaffeContrastiveLoss, CaffeEuclideanLoss, CaffeHingeLoss, 
 from ..proto import caffe_pb2
 from ..proto.binary import read_blob
 from .registry import classes_along, register
+from .shape import caffe_ordered
 
 _NORMALIZATION = {caffe_pb2.LossParameter.FULL: "full", caffe_pb2.LossParameter.VALID: "valid",
                   caffe_pb2.LossParameter.BATCH_SIZE: "batch_size",
@@ -37,10 +38,6 @@ def ignore_label(layer):
     return p.ignore_label if p.HasField("ignore_label") else None
 
 
-def _caffe_order(ctx, xs):
-    return [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
-
-
 def _loss_shape(layer, bottoms):
     return [()]
 
@@ -58,7 +55,7 @@ def softmax_with_loss(ctx, scores, labels):
     layer = CaffeSoftmaxWithLoss(axis=ctx.param.softmax_param.axis,
                                  ignore_label=ignore_label(ctx.param),
                                  normalization=normalization(ctx.param, "valid"), name=ctx.keras_name)
-    return ctx.add(layer)(_caffe_order(ctx, [scores, labels]))
+    return ctx.add(layer)(caffe_ordered(ctx, [scores, labels]))
 
 
 @register("SigmoidCrossEntropyLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,))
@@ -67,33 +64,33 @@ def sigmoid_cross_entropy_loss(ctx, x, targets):
     layer = CaffeSigmoidCrossEntropyLoss(ignore_label=ignore_label(ctx.param),
                                          normalization=normalization(ctx.param, "batch_size"),
                                          name=ctx.keras_name)
-    return ctx.add(layer)(_caffe_order(ctx, [x, targets]))
+    return ctx.add(layer)(caffe_ordered(ctx, [x, targets]))
 
 
 @register("EuclideanLoss", bottoms=2, shape=_loss_shape, loss=True)
 def euclidean_loss(ctx, a, b):
-    return ctx.add(CaffeEuclideanLoss(name=ctx.keras_name))(_caffe_order(ctx, [a, b]))
+    return ctx.add(CaffeEuclideanLoss(name=ctx.keras_name))(caffe_ordered(ctx, [a, b]))
 
 
 @register("HingeLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,),
           classes=classes_along())
 def hinge_loss(ctx, scores, labels):
     norm = "l2" if ctx.param.hinge_loss_param.norm == caffe_pb2.HingeLossParameter.L2 else "l1"
-    return ctx.add(CaffeHingeLoss(norm=norm, name=ctx.keras_name))(_caffe_order(ctx, [scores, labels]))
+    return ctx.add(CaffeHingeLoss(norm=norm, name=ctx.keras_name))(caffe_ordered(ctx, [scores, labels]))
 
 
 @register("MultinomialLogisticLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,),
           classes=classes_along())
 def multinomial_logistic_loss(ctx, probs, labels):
     layer = CaffeMultinomialLogisticLoss(name=ctx.keras_name)
-    return ctx.add(layer)(_caffe_order(ctx, [probs, labels]))
+    return ctx.add(layer)(caffe_ordered(ctx, [probs, labels]))
 
 
 @register("ContrastiveLoss", bottoms=3, shape=_loss_shape, loss=True, labels=(2,))
 def contrastive_loss(ctx, a, b, similar):
     p = ctx.param.contrastive_loss_param
     layer = CaffeContrastiveLoss(margin=p.margin, legacy_version=p.legacy_version, name=ctx.keras_name)
-    return ctx.add(layer)(_caffe_order(ctx, [a, b, similar]))
+    return ctx.add(layer)(caffe_ordered(ctx, [a, b, similar]))
 
 
 @register("InfogainLoss", bottoms=(2, 3), tops=(1, 2), shape=_loss_and_prob_shape, loss=True,
@@ -115,7 +112,7 @@ def infogain_loss(ctx, *xs):
     layer = CaffeInfogainLoss(axis=p.axis, infogain=matrix, ignore_label=ignore_label(ctx.param),
                               normalization=normalization(ctx.param, "valid"),
                               return_prob=len(ctx.node.tops) > 1, name=ctx.keras_name)
-    out = ctx.add(layer)(_caffe_order(ctx, xs))
+    out = ctx.add(layer)(caffe_ordered(ctx, xs))
     if len(ctx.node.tops) > 1:
         loss, prob = out
         return [loss, layout.from_caffe_order(prob, ctx.helper_name("prob_from_caffe"))]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..errors import NetError
-from ..graph import layout
+from ..graph import geometry, layout
 from ..graph.shapes import same
 from ..layers import (CaffeBatchNorm, CaffeBatchNormScale, CaffeBias, CaffeBN, CaffeLRN,
                       CaffeMVN, CaffeScale)
 from ..proto import caffe_pb2
 from ..weights.layouts import CHANNEL_VECTOR
-from .registry import register
+from .registry import constant_filler, filler_or, register
 
 
 def _lrn_workspace(layer, bottoms):
@@ -17,9 +17,8 @@ def _lrn_workspace(layer, bottoms):
     p = layer.lrn_param
     if p.norm_region == caffe_pb2.LRNParameter.ACROSS_CHANNELS or len(bottoms[0]) != 4:
         return []
-    n, c, h, w = bottoms[0]
     r = (p.local_size - 1) // 2
-    return [(n, c) + tuple(None if s is None else s + 2 * r for s in (h, w))]
+    return [geometry.padded_shape(bottoms[0], (r, r))]
 
 
 @register("LRN", shape=same, workspace=_lrn_workspace, float32=True)
@@ -90,7 +89,16 @@ def _bn_params(layer, bottoms):
     return [(1, channels, 1, 1)] * (2 if bn_variant(layer) == "segnet" else 4)
 
 
-@register("BN", tops=(1, 3), shape=same, params=_bn_params, float32=True,
+def _bn_fillers(layer, n_blobs):
+    """SegNet's scale, shift; PSPNet's slope, bias, mean, variance (1 when frozen)."""
+    p = layer.bn_param
+    if n_blobs == 2:
+        return [p.scale_filler, p.shift_filler]
+    return [p.slope_filler, p.bias_filler, constant_filler(0.0),
+            constant_filler(1.0 if p.frozen else 0.0)]
+
+
+@register("BN", tops=(1, 3), shape=same, params=_bn_params, float32=True, fillers=_bn_fillers,
           origin="SegNet / PSPNet forks")
 def bn(ctx, x):
     p = ctx.param.bn_param
@@ -161,6 +169,8 @@ def _bias_params(layer, bottoms):
 
 
 @register("Scale", bottoms=(1, 2), shape=same, params=_scale_params,
+          fillers=lambda layer, n: [filler_or(layer.scale_param, "filler", 1.0),
+                                    filler_or(layer.scale_param, "bias_filler", 0.0)],
           free_spatial=lambda layer: _channel_only(
     layer.scale_param.axis, layer.scale_param.num_axes, len(layer.bottom) > 1))
 def scale(ctx, x, *other):
@@ -180,6 +190,7 @@ def scale(ctx, x, *other):
 
 
 @register("Bias", bottoms=(1, 2), shape=same, params=_bias_params,
+          fillers=lambda layer, n: [filler_or(layer.bias_param, "filler", 0.0)],
           free_spatial=lambda layer: _channel_only(
     layer.bias_param.axis, layer.bias_param.num_axes, len(layer.bottom) > 1))
 def bias(ctx, x, *other):

@@ -9,7 +9,7 @@ from ..graph import geometry
 from ..graph.limits import check_field
 from ..graph.shapes import rank4
 from ..layers import CaffePooling2D, CaffeSPP
-from ..layers.spp import MAX_PYRAMID_HEIGHT, spp_level_geometry
+from ..layers.spp import MAX_PYRAMID_HEIGHT, spp_bins, spp_level_geometry
 from .registry import register
 
 _POOL = {0: "max", 1: "ave", 2: "stochastic"}
@@ -53,8 +53,7 @@ def _pooling_workspace(layer, bottoms):
         return []
     n, c, h, w = rank4(layer, bottoms[0])
     win = geometry.pool_window(layer, (h, w))
-    return [(n, c) + tuple(None if s is None else s + 2 * p + st - 1
-                           for s, p, st in zip((h, w), win.pad, win.stride))]
+    return [geometry.padded_shape((n, c, h, w), win.pad, [st - 1 for st in win.stride])]
 
 
 @register("Pooling", tops=(1, 2), shape=_pooling_shape, workspace=_pooling_workspace)
@@ -66,25 +65,23 @@ def pooling(ctx, x):
     kind = _POOL[p.pool]
     win = geometry.pool_window(ctx.param, shape[2:])
     mode = geometry.pool_round_mode(ctx.param)
-    if len(ctx.node.tops) > 1:
-        # The mask top: where each maximum is (SegNet's Upsample reads it).
-        if kind != "max":
-            raise ctx.error(f"only MAX pooling has a second (mask) top, as in Caffe; this one "
-                            f"is {kind.upper()}")
-        return ctx.add(CaffePooling2D(pool=kind, kernel_size=win.kernel, strides=win.stride,
-                                      padding=win.pad, round_mode=mode,
-                                      global_pooling=bool(p.global_pooling), return_mask=True,
-                                      name=ctx.keras_name))(x)
-    if p.global_pooling and kind in ("max", "ave"):
+    mask = len(ctx.node.tops) > 1   # the mask top: where each maximum is (SegNet's Upsample)
+    if mask and kind != "max":
+        raise ctx.error(f"only MAX pooling has a second (mask) top, as in Caffe; this one "
+                        f"is {kind.upper()}")
+    if p.global_pooling and kind in ("max", "ave") and not mask:
         cls = keras.layers.GlobalMaxPooling2D if kind == "max" else keras.layers.GlobalAveragePooling2D
         return ctx.add(cls(keepdims=True, name=ctx.keras_name))(x)
-    stock = _stock_padding(ctx, kind, win, mode, shape[2:])
+    stock = None if mask else _stock_padding(ctx, kind, win, mode, shape[2:])
     if stock is not None:
         cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
         return ctx.add(cls(win.kernel, win.stride, padding=stock, name=ctx.keras_name))(x)
-    return ctx.add(CaffePooling2D(pool=kind, kernel_size=win.kernel, strides=win.stride,
+    # Global pooling: the window is the whole input, which CaffePooling2D finds at run time.
+    kernel = None if p.global_pooling else win.kernel
+    return ctx.add(CaffePooling2D(pool=kind, kernel_size=kernel, strides=win.stride,
                                   padding=win.pad, round_mode=mode,
-                                  global_pooling=bool(p.global_pooling), name=ctx.keras_name))(x)
+                                  global_pooling=bool(p.global_pooling), return_mask=mask,
+                                  name=ctx.keras_name))(x)
 
 
 def _spp_shape(layer, bottoms):
@@ -92,8 +89,7 @@ def _spp_shape(layer, bottoms):
     height = _check_pyramid(layer, h, w)
     if height == 1:
         return [(n, c, 1, 1)]  # Caffe then returns its single pooling's top as it is
-    bins = (4 ** height - 1) // 3          # 1 + 4 + ... + 4^(height-1)
-    return [(n, None if c is None else c * bins)]
+    return [(n, None if c is None else c * spp_bins(height))]
 
 
 def _check_pyramid(layer, h, w) -> int:

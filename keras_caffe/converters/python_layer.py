@@ -20,6 +20,7 @@ from ..graph import layout
 from ..layers.python_layer import (CaffePythonLayer, is_caffe_layer_class,
                                    python_layer_factory, start_layer)
 from .registry import register
+from .shape import caffe_ordered
 
 
 def _data_if_bottomless(layer) -> str | None:
@@ -51,7 +52,7 @@ def python_layer(ctx, *xs):
         layer = ctx.add(factory(param_str=p.param_str, name=ctx.keras_name,
                                 **_context_arguments(factory, ctx)),
                         holds_params=True, own_init=True)
-    inputs = [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
+    inputs = caffe_ordered(ctx, xs)
     out = layer(inputs if len(inputs) != 1 else inputs[0])
     outs = list(out) if isinstance(out, (list, tuple)) else [out]
     return [layout.from_caffe_order(o, ctx.helper_name(f"out{i}_from_caffe")) for i, o in enumerate(outs)]

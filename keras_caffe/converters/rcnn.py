@@ -6,28 +6,24 @@ layer ``rpn.proposal_layer.ProposalLayer``, built in (a prototxt naming it build
 from __future__ import annotations
 
 import ast
-import math
 import re
 
 from ..errors import NetError
-from ..graph import layout
+from ..graph.shapes import legacy_dim
 from ..layers import CaffeProposal, CaffePSROIPooling, CaffeSmoothL1Loss
 from ..layers.proposal import RPN_CONFIG
 from ..layers.python_layer import register_python_layer
 from ..proto import caffe_pb2
+from .forks import roi_bottoms
 from .registry import register
-
-
-def _legacy(shape) -> tuple:
-    """Caffe's channels, height, width of a blob (1 past its last axis)."""
-    return tuple(shape[i] if i < len(shape) else 1 for i in (1, 2, 3))
+from .shape import caffe_ordered
 
 
 def _smooth_l1_shape(layer, bottoms):
     """Fast R-CNN's Reshape checks: every bottom has the first's channels, height, width."""
-    first = _legacy(bottoms[0])
+    first = [legacy_dim(bottoms[0], i) for i in (1, 2, 3)]
     for i, other in enumerate(bottoms[1:], 1):
-        if any(a is not None and b is not None and a != b for a, b in zip(first, _legacy(other))):
+        if any(a is not None and b is not None and a != b for a, b in zip(first, (legacy_dim(other, i) for i in (1, 2, 3)))):
             raise NetError(f"bottom {i} {tuple(other)} must have the channels, height and width "
                            f"of bottom 0 {tuple(bottoms[0])}", layer=layer.name)
     return [()]
@@ -39,7 +35,7 @@ def smooth_l1_loss(ctx, *xs):
     if len(xs) == 3:
         raise ctx.error("with weights, give both the inside and the outside weights (4 "
                         "bottoms), as Fast R-CNN requires")
-    inputs = [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
+    inputs = caffe_ordered(ctx, xs)
     layer = CaffeSmoothL1Loss(sigma=ctx.param.smooth_l1_loss_param.sigma, name=ctx.keras_name)
     return ctx.add(layer)(inputs)
 
@@ -59,11 +55,8 @@ def psroi_settings(layer) -> tuple[float, int, int]:
 
 
 def _psroi_shape(layer, bottoms):
-    feat, rois = (tuple(b) for b in bottoms)
     _, output_dim, group = psroi_settings(layer)
-    if len(feat) != 4 or None not in rois[1:] and math.prod(rois[1:]) != 5:
-        raise NetError(f"PSROIPooling takes an N x C x H x W map and R ROIs of 5 values [batch, "
-                       f"x1, y1, x2, y2], got shapes {feat} and {rois}", layer=layer.name)
+    feat, rois = roi_bottoms(layer, bottoms)
     if feat[1] is not None and feat[1] != output_dim * group * group:
         raise NetError(f"input channel number does not match layer parameters: {feat[1]} "
                        f"channels, output_dim {output_dim} x group_size {group}^2 = "
@@ -82,8 +75,8 @@ def _psroi_workspace(layer, bottoms):
 @register("PSROIPooling", bottoms=2, shape=_psroi_shape, workspace=_psroi_workspace,
           origin="R-FCN fork")
 def psroi_pooling(ctx, features, rois):
-    scale, output_dim, group = psroi_settings(ctx.param)
     """The ROIs may come as ``(R, 5)`` or as a 4-D ``(R, 5, 1, 1)`` blob."""
+    scale, output_dim, group = psroi_settings(ctx.param)
     layer = CaffePSROIPooling(output_dim, group, scale, name=ctx.keras_name)
     return ctx.add(layer)([features, rois])
 
@@ -129,8 +122,7 @@ def proposal(ctx, scores, deltas, info):
     approximates it: no min_size filter, SSD-style decoding, zero-padded rows)."""
     layer = CaffeProposal(return_scores=len(ctx.node.tops) > 1, name=ctx.keras_name,
                           **proposal_settings(ctx.param))
-    inputs = [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe"))
-              for i, x in enumerate((scores, deltas, info))]
+    inputs = caffe_ordered(ctx, (scores, deltas, info))
     return ctx.add(layer)(inputs)
 
 

@@ -3,12 +3,11 @@ LSTM's step."""
 
 from __future__ import annotations
 
-import math
-
 from ..errors import NetError
-from ..graph import layout
+from ..graph.shapes import known_count
 from ..layers import CaffeLSTM, CaffeLSTMUnit, CaffeRNN
 from .registry import register
+from .shape import caffe_ordered
 
 
 def _recurrent(ctx, cls, state_count, xs):
@@ -23,7 +22,7 @@ def _recurrent(ctx, cls, state_count, xs):
                         f"{1 + (state_count if p.expose_hidden else 0)}")
     layer = ctx.add(cls(num_output=p.num_output, expose_hidden=p.expose_hidden,
                         has_static_input=bool(extra), name=ctx.keras_name), holds_params=True)
-    inputs = [layout.to_caffe_order(x, ctx.helper_name(f"in{i}_to_caffe")) for i, x in enumerate(xs)]
+    inputs = caffe_ordered(ctx, xs)
     out = layer(inputs)
     return list(out) if p.expose_hidden else out
 
@@ -40,26 +39,32 @@ def _recurrent_params(gates: int, extra):
         p = layer.recurrent_param
         n, rows = p.num_output, gates * p.num_output
         states = (2 if gates == 4 else 1) if p.expose_hidden else 0
-        out = [(rows, _features(bottoms[0], 2)), (rows,)]
+        out = [(rows, known_count(bottoms[0][2:])), (rows,)]
         if len(bottoms) - 2 - states == 1:
-            out.append((rows, _features(bottoms[2], 1)))
+            out.append((rows, known_count(bottoms[2][1:])))
         return out + extra(n)
     return params
 
 
-def _features(shape, axis: int):
-    rest = shape[axis:]
-    return None if None in rest else math.prod(rest)
+def _recurrent_fillers(lstm: bool):
+    """Blob order: input weight, bias, [static-input weight], recurrent weight (LSTM); RNN
+    adds the output weight and bias."""
+    def fillers(layer, n_blobs):
+        w, b = layer.recurrent_param.weight_filler, layer.recurrent_param.bias_filler
+        static = n_blobs in (4, 6)
+        return [w, b] + [w] * static + ([w] if lstm else [w, w, b])
+    return fillers
 
 
 @register("LSTM", bottoms=(2, 5), tops=(1, 3), shape=_recurrent_shape,
-          params=_recurrent_params(4, lambda n: [(4 * n, n)]))
+          params=_recurrent_params(4, lambda n: [(4 * n, n)]), fillers=_recurrent_fillers(True))
 def lstm(ctx, *xs):
     return _recurrent(ctx, CaffeLSTM, 2, xs)
 
 
 @register("RNN", bottoms=(2, 4), tops=(1, 2), shape=_recurrent_shape,
-          params=_recurrent_params(1, lambda n: [(n, n), (n, n), (n,)]))
+          params=_recurrent_params(1, lambda n: [(n, n), (n, n), (n,)]),
+          fillers=_recurrent_fillers(False))
 def rnn(ctx, *xs):
     return _recurrent(ctx, CaffeRNN, 1, xs)
 

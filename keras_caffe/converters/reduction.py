@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from ..graph import layout
 from ..graph.limits import check_field
+from ..graph.shapes import known_count
 from ..layers import CaffeAccuracy, CaffeArgMax, CaffeReduction
 from ..proto import caffe_pb2
 from .registry import classes_along, register
-from .shape import in_caffe_order
+from .shape import caffe_ordered, in_caffe_order
 
 _REDUCTIONS = {caffe_pb2.ReductionParameter.SUM: "sum", caffe_pb2.ReductionParameter.ASUM: "asum",
                caffe_pb2.ReductionParameter.SUMSQ: "sumsq", caffe_pb2.ReductionParameter.MEAN: "mean"}
@@ -37,8 +36,7 @@ def _argmax_shape(layer, bottoms):
         axis = layout.normalize_axis(p.axis, len(shape))
         _check_top_k(layer, shape[axis], f"the size of axis {p.axis}")
         return [tuple(shape[:axis]) + (p.top_k,) + tuple(shape[axis + 1:])]
-    item = shape[1:]
-    _check_top_k(layer, None if None in item else math.prod(item), "the values of one item")
+    _check_top_k(layer, known_count(shape[1:]), "the values of one item")
     return [(shape[0], 2 if p.out_max_val else 1, p.top_k)]
 
 
@@ -78,6 +76,5 @@ def accuracy(ctx, scores, labels):
     layer = ctx.add(CaffeAccuracy(top_k=p.top_k, axis=p.axis,
                                   ignore_label=_accuracy_ignore(ctx.param),
                                   per_class=per_class, num_classes=classes, name=ctx.keras_name))
-    out = layer([layout.to_caffe_order(scores, ctx.helper_name("scores_to_caffe")),
-                 layout.to_caffe_order(labels, ctx.helper_name("labels_to_caffe"))])
+    out = layer(caffe_ordered(ctx, (scores, labels), ("scores", "labels")))
     return list(out) if per_class else out

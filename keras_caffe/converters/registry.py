@@ -25,6 +25,7 @@ from ..errors import NetError
 from ..graph import layout, types
 from ..graph.names import helper_name, keras_name
 from ..graph.net import LayerNode
+from ..proto import caffe_pb2
 from ..weights.layouts import IDENTITY
 
 
@@ -176,7 +177,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
              labels: Sequence[int] = (), classes: Callable | None = None,
              origin: str | Mapping[str, str] = types.BVLC, free_spatial=True,
              source: Callable | None = None, override: bool = False,
-             ignore_label: Callable | None = None, workspace: Callable | None = None):
+             ignore_label: Callable | None = None, workspace: Callable | None = None,
+             fillers: Callable | None = None):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
@@ -186,7 +188,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
     of one the model holds (a Python layer without bottoms).  ``params(layer,
     bottom_shapes)``: Caffe's shapes of the parameter blobs the build function will make
     (the build checks that it made exactly those); ``workspace(layer, bottom_shapes)``: the
-    copies its Keras layers make besides the tops (see ``LayerType.workspace``)."""
+    copies its Keras layers make besides the tops (see ``LayerType.workspace``);
+    ``fillers(layer, n_blobs)``: Caffe's filler of each parameter blob."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -200,12 +203,30 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
         for t in type_names:
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
-                          shape=shape, params=params, workspace=workspace, loss=loss,
+                          shape=shape, params=params, workspace=workspace, fillers=fillers, loss=loss,
                           float32=float32, labels=tuple(labels),
                           classes=classes, ignore_label=ignore_label, source=source,
                           converter=conv, module=fn.__module__)
         return conv
     return deco
+
+
+def constant_filler(value: float) -> caffe_pb2.FillerParameter:
+    return caffe_pb2.FillerParameter(type="constant", value=value)
+
+
+def filler_or(param, field: str, value: float) -> caffe_pb2.FillerParameter:
+    """``param.<field>`` where the prototxt sets it, else Caffe's default: a constant."""
+    return getattr(param, field) if param.HasField(field) else constant_filler(value)
+
+
+def weight_and_bias(param_field: str) -> Callable:
+    """``fillers`` for a type whose ``<param_field>`` has ``weight_filler`` and
+    ``bias_filler`` (convolution, inner product, embed)."""
+    def fillers(layer, n_blobs):
+        p = getattr(layer, param_field)
+        return [p.weight_filler, p.bias_filler]
+    return fillers
 
 
 def get(type_name: str) -> Converter | None:
@@ -229,6 +250,13 @@ def find_unsupported(layers: Sequence[LayerNode]) -> dict[str, list[str]]:
 def register_converter(*type_names: str, origin: str | Mapping[str, str] = types.USER, **traits):
     """:func:`register` for users' own types (their origin shows as "user" by default)."""
     return register(*type_names, origin=origin, **traits)
+
+
+def bias_blob(p) -> list[tuple]:
+    """For a ``params`` trait: the ``(num_output,)`` bias blob of a layer whose parameter
+    message ``p`` (convolution_param, inner_product_param, ...) sets ``bias_term``; none
+    otherwise."""
+    return [(p.num_output,)] if p.bias_term else []
 
 
 def classes_along(field: str | None = None, bottom: int = 1) -> Callable:

@@ -6,6 +6,7 @@ import math
 
 from ..errors import NetError
 from ..graph import layout
+from ..graph.shapes import known_count
 from ..layers import CaffeCrop, CaffeFlatten, CaffeReshape, CaffeTile
 from .registry import register
 
@@ -17,6 +18,13 @@ def in_caffe_order(ctx, x, layer, holds_params: bool = False):
     return layout.from_caffe_order(y, ctx.helper_name("from_caffe"))
 
 
+def caffe_ordered(ctx, xs, roles=None) -> list:
+    """Each of ``xs`` in Caffe's axis order, for a layer defined on that order that takes
+    several bottoms (its helpers named ``<role>_to_caffe``; roles ``in0``, ``in1``, ...)."""
+    roles = roles or [f"in{i}" for i in range(len(xs))]
+    return [layout.to_caffe_order(x, ctx.helper_name(f"{r}_to_caffe")) for r, x in zip(roles, xs)]
+
+
 def flatten_range(layer, rank: int) -> tuple[int, int]:
     p = layer.flatten_param
     return layout.normalize_axis(p.axis, rank), layout.normalize_axis(p.end_axis, rank)
@@ -26,7 +34,7 @@ def _flatten_shape(layer, bottoms):
     shape = bottoms[0]
     start, end = flatten_range(layer, len(shape))
     merged = shape[start:end + 1]
-    size = None if None in merged else math.prod(merged)
+    size = known_count(merged)
     return [tuple(shape[:start]) + (size,) + tuple(shape[end + 1:])]
 
 
@@ -66,7 +74,7 @@ def reshape_shape(layer, shape: Shape) -> Shape:
             out.append(d)
     new = list(shape[:start]) + out + list(shape[end:])
     if infer is not None:
-        total = math.prod(shape) if None not in shape else None
+        total = known_count(shape)
         known = [d for j, d in enumerate(new) if j != start + infer]
         if total is None or None in known:
             new[start + infer] = None

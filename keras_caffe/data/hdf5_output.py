@@ -63,13 +63,13 @@ class HDF5Output:
                         f.create_dataset(name, data=blob, maxshape=(None,) + blob.shape[1:],
                                          chunks=True)
                     f.flush()
+                self._file, self.written = f, target   # still open: renamed under it
             except OSError as exc:
                 raise NetError(f"cannot write HDF5Output file '{self.path}': {exc}",
                                layer=self.layer) from None
             finally:
-                if f is not None and target not in writes.created:
+                if f is not None and self._file is None:
                     f.close()   # refused or failed: nothing stays open
-            self._file, self.written = f, target   # still open: the rename moved it under it
             return
         for name, blob in zip(DATASETS, blobs):
             dataset = self._file[name]

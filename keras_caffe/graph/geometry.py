@@ -124,3 +124,11 @@ def pool_output_size(size, k, s, p, round_mode="ceil"):
     if p > 0 and (out - 1) * s >= size + p:
         out -= 1  # the last window would start inside the padding: Caffe drops it
     return out
+
+
+def padded_shape(shape, pad, extra=(0, 0)) -> tuple:
+    """An N,C,H,W shape with H and W grown by ``2 * pad + extra`` (unknown sizes stay
+    unknown): the padded copy of a bottom that a window layer's implementation makes."""
+    n, c, h, w = shape
+    return (n, c) + tuple(None if s is None else s + 2 * p + e
+                          for s, p, e in zip((h, w), pad, extra))

@@ -1,11 +1,12 @@
 """Bounds on the counts a prototxt sets, so that a hostile value is an error and not a hang.
 
-Every blob Caffe makes goes through ``Blob::Reshape``, which checks that it has at most
-``kMaxBlobAxes`` (32) axes and at most ``INT_MAX`` elements (``"blob size exceeds
-INT_MAX"``).  :func:`check_blob` applies the same rule to every blob shape this package
-infers (each top in ``graph.shapes``, each parameter blob a type declares), before anything
-is built or allocated; the memory projection (``graph.memory``) then bounds the sum.  Counts
-that drive a loop rather than a shape are bounded where they are read, with
+Every blob Caffe makes goes through ``Blob::Reshape``, which checks that no dimension is
+negative and that it has at most ``kMaxBlobAxes`` (32) axes and at most ``INT_MAX`` elements
+(``"blob size exceeds INT_MAX"``).  :func:`check_dims` applies the first rule to each shape a
+prototxt gives and each top ``graph.shapes`` infers, :func:`check_blob` the other two to every
+blob shape this package infers (each top, each parameter blob a type declares), before
+anything is built or allocated; the memory projection (``graph.memory``) then bounds the
+sum.  Counts that drive a loop rather than a shape are bounded where they are read, with
 :func:`check_field`, by a bound that follows from Caffe's own rules for that field.
 """
 
@@ -24,8 +25,8 @@ MAX_COUNT = 2**31 - 1
 def check_blob(shape, what: str, layer: str | None = None, path: str | None = None) -> None:
     """An error naming ``what`` (e.g. ``"top 'conv1'"``) unless ``shape`` is a blob Caffe
     could hold: at most :data:`MAX_AXES` axes and :data:`MAX_COUNT` elements.  Unknown
-    (None) dimensions count as 1; shapes with a negative dimension are left to the checks
-    that report those."""
+    (None) dimensions count as 1; shapes with a negative dimension are left to
+    :func:`check_dims`."""
     if shape is None:
         return
     if len(shape) > MAX_AXES:
@@ -39,6 +40,15 @@ def check_blob(shape, what: str, layer: str | None = None, path: str | None = No
         raise NetError(f"{what} would have shape {_shown(shape)} = {count:,} elements; Caffe "
                        f"allows at most {MAX_COUNT:,} (INT_MAX) in one blob", layer=layer,
                        path=path)
+
+
+def check_dims(shape, what: str, layer: str | None = None, path: str | None = None) -> None:
+    """An error naming ``what`` unless every known dimension of ``shape`` is >= 0 (Caffe's
+    ``CHECK_GE(shape[i], 0)`` in ``Blob::Reshape``)."""
+    negative = [d for d in shape if d is not None and d < 0]
+    if negative:
+        raise NetError(f"{what} {tuple(shape)} has a negative dimension ({negative[0]}); "
+                       "blob dimensions are >= 0", layer=layer, path=path)
 
 
 def check_field(layer, field: str, value: int, bound: int, why: str) -> None:

@@ -33,7 +33,7 @@ import math
 import os
 import re
 
-from ..errors import MemoryLimitError
+from ..errors import MemoryLimitError, layer_named
 from . import types
 from .limits import check_blob
 
@@ -49,13 +49,16 @@ _DEFAULTS: list = []
 
 @dataclasses.dataclass
 class LayerBytes:
-    """One layer's share: its parameter blobs and its tops, in bytes."""
+    """One layer's share: its parameter blobs, its tops and its working copies, in bytes;
+    and the values of its parameter blobs (``param_values``: blobs it shares by name
+    included, which ``params`` counts at the first layer holding them only)."""
 
     name: str
     type: str
     params: int
     activations: int
     workspace: int = 0
+    param_values: int = 0
 
     @property
     def total(self) -> int:
@@ -105,28 +108,31 @@ def param_shapes(node, bottom_shapes, path: str | None = None) -> list[tuple] | 
     """Caffe's shapes of a layer's parameter blobs, as its type declares them (None when it
     does not, or when its bottoms do not fit it: building it then says why), each checked
     against Caffe's blob bounds (an error names the layer and ``path``)."""
-    spec = types.get(node.type)
-    if spec is None or spec.params is None or not spec.built(node.param):
-        return None
-    try:
-        shapes = [tuple(s) for s in spec.params(node.param, list(bottom_shapes))]
-    except (IndexError, ValueError, TypeError, ZeroDivisionError):
-        return None
-    for i, shape in enumerate(shapes):
+    shapes = _declared(node, "params", bottom_shapes, path)
+    for i, shape in enumerate(shapes or ()):
         check_blob(shape, f"parameter blob {i}", node.name, path)
     return shapes
 
 
-def workspace_shapes(node, bottom_shapes) -> list[tuple]:
+def workspace_shapes(node, bottom_shapes, path: str | None = None) -> list[tuple]:
     """Caffe shapes of the copies a layer's implementation makes besides its tops, as its
     type declares them (none when it declares none, or its bottoms do not fit it)."""
+    return _declared(node, "workspace", bottom_shapes, path) or []
+
+
+def _declared(node, trait: str, bottom_shapes, path) -> list[tuple] | None:
+    """What the ``params`` or ``workspace`` function of a built layer's type gives for these
+    bottoms, as tuples; None without one, or when the bottoms do not fit it.  A NetError it
+    raises names the layer and ``path``, as one from a shape function does."""
     spec = types.get(node.type)
-    if spec is None or spec.workspace is None or not spec.built(node.param):
-        return []
+    fn = getattr(spec, trait) if spec is not None and spec.built(node.param) else None
+    if fn is None:
+        return None
     try:
-        return [tuple(s) for s in spec.workspace(node.param, list(bottom_shapes))]
+        with layer_named(node.name, path):
+            return [tuple(s) for s in fn(node.param, list(bottom_shapes))]
     except (IndexError, ValueError, TypeError, ZeroDivisionError):
-        return []
+        return None
 
 
 def project(graph, shapes: dict) -> Projection:
@@ -135,20 +141,22 @@ def project(graph, shapes: dict) -> Projection:
     layers, shared = [], set()
     for node in graph.layers:
         acts = sum(_count(shapes[t]) for t in node.tops if shapes.get(t) is not None)
-        params = work = 0
+        params = work = held = 0
         if all(shapes.get(b) is not None for b in node.bottoms):
             bottoms = [shapes[b] for b in node.bottoms]
-            work = sum(_count(s) for s in workspace_shapes(node, bottoms))
+            work = sum(_count(s) for s in workspace_shapes(node, bottoms, graph.path))
             blobs = param_shapes(node, bottoms, graph.path) or []
             names = [p.name for p in node.param.param]
             for i, shape in enumerate(blobs):
+                values = _count(shape)
+                held += values
                 key = names[i] if i < len(names) and names[i] else None
                 if key is None or key not in shared:
-                    params += _count(shape)
+                    params += values
                     if key is not None:
                         shared.add(key)
         layers.append(LayerBytes(node.name, node.type, params * ITEMSIZE, acts * ITEMSIZE,
-                                 work * ITEMSIZE))
+                                 work * ITEMSIZE, held))
     batches = [shapes[t][0] for n in graph.input_layers for t in n.tops
                if shapes.get(t) and shapes[t][0] is not None]
     return Projection(layers, max(batches) if batches else None)

@@ -10,11 +10,12 @@ graph instead.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping
 
 from ..errors import NetError, layer_named
 from . import types
-from .limits import check_blob
+from .limits import check_blob, check_dims
 from .net import Blob, NetGraph
 
 Shape = tuple
@@ -26,14 +27,6 @@ def blob_shape(shape_msg, field: str = "shape") -> Shape:
     shape = tuple(int(d) for d in shape_msg.dim)
     check_dims(shape, field)
     return shape
-
-
-def check_dims(shape, what: str) -> None:
-    """An error unless every known dimension of ``shape`` is >= 0."""
-    negative = [d for d in shape if d is not None and d < 0]
-    if negative:
-        raise NetError(f"{what} {tuple(shape)} has a negative dimension ({negative[0]}); "
-                       "blob dimensions are >= 0")
 
 
 def same(layer, bottoms) -> list[Shape]:
@@ -50,6 +43,18 @@ def rank4(layer, shape) -> Shape:
 
 def known(shape) -> bool:
     return shape is not None and all(d is not None for d in shape)
+
+
+def legacy_dim(shape, axis: int):
+    """Caffe's ``Blob::LegacyShape``: axis ``axis`` (0..3: num, channels, height, width) of a
+    blob, 1 past its last axis."""
+    return shape[axis] if axis < len(shape) else 1
+
+
+def known_count(shape) -> int | None:
+    """The number of values in ``shape`` (a part of one, e.g. the axes from ``axis`` on),
+    or None when a dimension is unknown."""
+    return None if None in shape else math.prod(shape)
 
 
 def check_arity(node, path=None) -> None:
@@ -80,8 +85,7 @@ def node_shapes(node, bottom_shapes: list[Shape], path=None) -> list[Shape] | No
         return None
     for top, shape in zip(node.tops, tops):
         if shape is not None:
-            with layer_named(node.name, path):
-                check_dims(shape, f"top '{top.name}' would have shape")
+            check_dims(shape, f"top '{top.name}' would have shape", node.name, path)
     if len(tops) < len(node.tops):
         raise NetError(f"has {len(node.tops)} tops but type {node.type} makes {len(tops)}",
                        layer=node.name, path=path)

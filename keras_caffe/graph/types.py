@@ -21,6 +21,7 @@ BVLC = "BVLC"
 USER = "user"
 
 Arity = tuple[int, "int | None"]
+_PACKAGE = __name__.partition(".")[0] + "."
 
 
 @dataclasses.dataclass
@@ -52,6 +53,9 @@ class LayerType:
     #: convolution before its stride); the memory projection counts them, since a count such
     #: as ``pad`` can make one far larger than the blobs.  None for none.
     workspace: Callable | None = None
+    #: Caffe's filler of each parameter blob: ``fillers(layer, n_blobs) -> [FillerParameter,
+    #: ...]`` (blobs past the list, and every blob of a type without it, are filled with 0).
+    fillers: Callable | None = None
     #: ``classes(layer, bottom_shapes) -> {bottom: n}`` for bottoms that hold indices in
     #: ``[0, n)`` (class labels, embedding ids), for inputs made up by ``keras-caffe time``.
     classes: Callable | None = None
@@ -73,6 +77,11 @@ class LayerType:
     def __post_init__(self):
         self.bottoms, self.tops = _arity(self.bottoms), _arity(self.tops)
         self.float32 = bool(self.float32 or self.loss)
+
+    @property
+    def builtin(self) -> bool:
+        """Whether a module of this package declared the type (not a user's code)."""
+        return self.module.startswith(_PACKAGE)
 
     def source_of(self, layer) -> str | None:
         """"caller", "data" or None for one layer (a LayerParameter) of this type."""

@@ -190,9 +190,8 @@ class CaffeDetectionOutput(keras.layers.Layer):
         if min(len(loc), len(conf), len(prior)) < 2:
             raise ValueError(f"CaffeDetectionOutput needs inputs with a batch axis and a "
                              f"channel axis, got shapes {loc}, {conf}, {prior}.")
-        priors = None if len(prior) < 3 or prior[2] is None else prior[2] // 4
-        if len(prior) < 3:
-            priors = 0
+        height = prior[2] if len(prior) > 2 else 0    # Caffe's height / 4 priors
+        priors = None if height is None else height // 4
         for what, shape, per_prior in (("loc", loc, self.loc_classes * 4),
                                        ("conf", conf, self.num_classes)):
             if priors is not None and shape[1] is not None and shape[1] != priors * per_prior:

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_caffe.layers._utils import broadcast_add, check_int, check_number, \
     float32_divide
-from keras_caffe.layers.roi_pooling import _round_half_away
+from keras_caffe.layers.roi_pooling import _round_half_away, check_rois
 
 
 def psroi_bins(rois, group_size, spatial_scale, height, width):
@@ -77,9 +77,7 @@ class CaffePSROIPooling(keras.layers.Layer):
         if len(feat) != 4 or feat[3] not in (None, channels):
             raise ValueError(f"CaffePSROIPooling: features must be N, H, W, C with C = "
                              f"output_dim * group_size^2 = {channels}, got {feat}.")
-        if None not in rois[1:] and int(np.prod(rois[1:])) != 5:
-            raise ValueError(f"CaffePSROIPooling: each ROI must hold 5 values [batch, x1, y1, "
-                             f"x2, y2], got shape {rois}.")
+        check_rois("CaffePSROIPooling", rois)
 
     def call(self, inputs):
         feat, rois = inputs

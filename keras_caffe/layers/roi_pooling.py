@@ -21,6 +21,13 @@ def _round_half_away(x):
     return ops.multiply(ops.sign(x), r)
 
 
+def check_rois(layer: str, rois) -> None:
+    """An error unless each ROI of a ``(R, 5)`` or ``(R, 1, 1, 5)`` shape holds 5 values."""
+    if None not in rois[1:] and int(np.prod(rois[1:])) != 5:
+        raise ValueError(f"{layer}: each ROI must hold 5 values [batch, x1, y1, x2, y2], got "
+                         f"shape {rois}.")
+
+
 def roi_bins(rois, pooled_h, pooled_w, spatial_scale, height, width):
     """Caffe's integer bins of each ROI ``[batch, x1, y1, x2, y2]`` (float32 arithmetic as
     in Caffe): batch index, and ``[start, end)`` rows ``(R, pooled_h)`` and columns
@@ -71,9 +78,7 @@ class CaffeROIPooling(keras.layers.Layer):
         feat, rois = (tuple(s) for s in input_shape)
         if len(feat) != 4:
             raise ValueError(f"CaffeROIPooling: features must be N, H, W, C, got {feat}.")
-        if None not in rois[1:] and int(np.prod(rois[1:])) != 5:
-            raise ValueError(f"CaffeROIPooling: each ROI must hold 5 values [batch, x1, y1, "
-                             f"x2, y2], got shape {rois}.")
+        check_rois("CaffeROIPooling", rois)
 
     def call(self, inputs):
         import tensorflow as tf

@@ -12,6 +12,11 @@ _POOLS = ("max", "ave")
 MAX_PYRAMID_HEIGHT = 31
 
 
+def spp_bins(pyramid_height: int) -> int:
+    """Bins per channel of a pyramid: 1 + 4 + ... + 4^(height - 1)."""
+    return (4 ** pyramid_height - 1) // 3
+
+
 def spp_level_geometry(size, bins):
     """Caffe's `(kernel, pad)` along one axis of length `size` for `bins` bins.
 
@@ -111,8 +116,7 @@ class CaffeSPP(keras.layers.Layer):
         n, _, _, channels = input_shape
         if self.pyramid_height == 1:
             return (n, 1, 1, channels)
-        per_channel = (4 ** self.pyramid_height - 1) // 3   # 1 + 4 + ... + 4^(height-1)
-        return (n, None if channels is None else channels * per_channel)
+        return (n, None if channels is None else channels * spp_bins(self.pyramid_height))
 
     def get_config(self):
         config = super().get_config()

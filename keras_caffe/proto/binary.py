@@ -82,17 +82,16 @@ def read_caffemodel(path) -> caffe_pb2.NetParameter:
     """The whole NetParameter through protobuf (needs about twice the file in memory, and
     protobuf parses no message over 2 GB: :func:`read_net_skeleton` reads any size)."""
     reader = _Reader(path)
+    if reader.size >= _PROTOBUF_LIMIT:   # protobuf would call it "corrupt": not tried
+        read_weights(path)  # pinpoints the byte offset when the framing is broken
+        raise CaffemodelError(f"the file is {reader.size} bytes, more than the 2 GB protobuf "
+                              "parses as one message; read_weights and read_net_skeleton "
+                              "read it", reader.path)
     net = caffe_pb2.NetParameter()
     try:
-        if reader.size >= _PROTOBUF_LIMIT:   # protobuf would call it "corrupt": not tried
-            raise DecodeError("over protobuf's 2 GB limit")
         net.ParseFromString(reader.buf)
     except DecodeError as exc:
         read_weights(path)  # pinpoints the byte offset when the framing is broken
-        if reader.size >= _PROTOBUF_LIMIT:
-            raise CaffemodelError(f"the file is {reader.size} bytes, more than the 2 GB protobuf "
-                                  "parses as one message; read_weights and read_net_skeleton "
-                                  "read it", reader.path) from None
         raise CaffemodelError(f"not a valid NetParameter ({exc})", reader.path) from None
     return net
 

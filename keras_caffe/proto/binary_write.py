@@ -33,9 +33,7 @@ def write_caffemodel(path, layers, name: str = "",
     if net_param is not None:
         if len(net_param.layers) and not len(net_param.layer):
             raise NetError("net_param uses the legacy V1 'layers' field; upgrade it first")
-        for fd, value in net_param.ListFields():
-            if fd.name not in ("layer", "layers"):
-                _set(header, fd.name, value)
+        header = _header(net_param)
     if name:
         header.name = name
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -69,12 +67,8 @@ def write_net(path, net: caffe_pb2.NetParameter, raw_blobs: Sequence) -> None:
     if len(net.layers) or sum(counts) != len(raw_blobs):
         raise NetError(f"write_net needs a net in the current format and one serialized blob "
                        f"per blob of its layers ({sum(counts)}), got {len(raw_blobs)}")
-    header = caffe_pb2.NetParameter()
-    for fd, value in net.ListFields():
-        if fd.name != "layer":
-            _set(header, fd.name, value)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(header.SerializeToString())
+        f.write(_header(net).SerializeToString())
         start = 0
         for layer, count in zip(net.layer, counts):
             _write_layer(f, layer, list(raw_blobs[start:start + count]))
@@ -93,11 +87,20 @@ def write_blob(path, array, shape: bool = True) -> None:
             .SerializeToString()
     elif not shape:
         raise ValueError(f"a blob without a shape field is 4-D, got shape {array.shape}")
-    before, after, _ = _blob_parts(array)
+    before, data, after, _ = _blob_parts(array)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(legacy + before)
-        _write_data(f, array)
+        _write_data(f, data)
         f.write(after if shape else b"")
+
+
+def _header(net: caffe_pb2.NetParameter) -> caffe_pb2.NetParameter:
+    """``net``'s fields but its layers (written one by one after it)."""
+    header = caffe_pb2.NetParameter()
+    for fd, value in net.ListFields():
+        if fd.name not in ("layer", "layers"):
+            _set(header, fd.name, value)
+    return header
 
 
 def _set(message, name: str, value) -> None:
@@ -137,14 +140,18 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _blob_parts(array: np.ndarray) -> tuple[bytes, bytes, int]:
-    """A BlobProto as (bytes before the float payload, bytes after it, total size), laid
-    out as Caffe writes it: data (field 5, packed) before shape (field 7), and no shape at
-    all for a scalar (which Caffe reads back as shape ())."""
+def _blob_parts(blob) -> tuple[bytes, np.ndarray | bytes | memoryview, bytes, int]:
+    """A BlobProto as (bytes before the float payload, the payload, bytes after it, total
+    size), laid out as Caffe writes it: data (field 5, packed) before shape (field 7), and no
+    shape at all for a scalar (which Caffe reads back as shape ()).  A serialized BlobProto
+    (bytes, memoryview) is its own payload, written as it is."""
+    if isinstance(blob, (bytes, memoryview)):
+        return b"", blob, b"", len(blob)
+    array = np.asarray(blob)
     shape = caffe_pb2.BlobShape(dim=array.shape).SerializeToString()
     before = b"\x2a" + _varint(4 * array.size) if array.size else b""
     after = b"\x3a" + _varint(len(shape)) + shape if array.ndim else b""
-    return before, after, len(before) + 4 * array.size + len(after)
+    return before, array, after, len(before) + 4 * array.size + len(after)
 
 
 def _write_layer(f, definition: caffe_pb2.LayerParameter, blobs) -> None:
@@ -155,24 +162,22 @@ def _write_layer(f, definition: caffe_pb2.LayerParameter, blobs) -> None:
         if fd.number != 7:
             _set(head if fd.number < 7 else tail, fd.name, value)
     head, tail = head.SerializeToString(), tail.SerializeToString()
-    # A blob is an array, or a serialized BlobProto (bytes, memoryview) written as it is.
-    arrays = [b if isinstance(b, (bytes, memoryview)) else np.asarray(b) for b in blobs]
-    parts = [(b"", b"", len(a)) if isinstance(a, (bytes, memoryview)) else _blob_parts(a)
-             for a in arrays]
-    body = len(head) + len(tail) + sum(1 + len(_varint(n)) + n for _, _, n in parts)
+    parts = [_blob_parts(b) for b in blobs]   # arrays, or serialized BlobProtos
+    body = len(head) + len(tail) + sum(1 + len(_varint(n)) + n for *_, n in parts)
     f.write(b"\xa2\x06" + _varint(body) + head)            # NetParameter field 100
-    for array, (before, after, size) in zip(arrays, parts):
+    for before, data, after, size in parts:
         f.write(b"\x3a" + _varint(size) + before)          # LayerParameter field 7
-        if isinstance(array, np.ndarray):
-            _write_data(f, array)
-        else:
-            f.write(array)
+        _write_data(f, data)
         f.write(after)
     f.write(tail)
 
 
-def _write_data(f, array: np.ndarray) -> None:
-    """Write ``array`` as little-endian float32 in C order, converting in small chunks."""
+def _write_data(f, array) -> None:
+    """Write ``array`` as little-endian float32 in C order, converting in small chunks (bytes
+    as they are)."""
+    if not isinstance(array, np.ndarray):
+        f.write(array)
+        return
     if array.size == 0:
         return
     if array.dtype == _F4 and array.flags.c_contiguous:

@@ -52,13 +52,21 @@ def parse_solver(text: str | bytes,
     return parse_message(text, caffe_pb2.SolverParameter, path)
 
 
+def source_path(path_or_text) -> str | None:
+    """The file path in ``path_or_text``, or None for prototxt text (bytes, or a str with a
+    newline or ``{``): the one rule every reader of "a path or the text" follows."""
+    if isinstance(path_or_text, os.PathLike):
+        return os.fspath(path_or_text)
+    if isinstance(path_or_text, str) and "\n" not in path_or_text and "{" not in path_or_text:
+        return path_or_text
+    return None
+
+
 def read_message(path_or_text, msg_cls: type[M]) -> M:
     """Parse a file, or the text itself when it contains a newline or ``{``."""
-    if isinstance(path_or_text, bytes):
+    path = source_path(path_or_text)
+    if path is None:
         return parse_message(path_or_text, msg_cls)
-    if isinstance(path_or_text, str) and ("\n" in path_or_text or "{" in path_or_text):
-        return parse_message(path_or_text, msg_cls)
-    path = os.fspath(path_or_text)
     with open(path, "rb") as f:
         data = f.read()
     return parse_message(data, msg_cls, path)
@@ -102,7 +110,9 @@ def as_text(data: str | bytes, path: str | None = None) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = data.decode("utf-8", "surrogateescape")
-            for pos, in_string in stray_bytes(text):
+            stray = stray_bytes(text)
+            if stray:   # the first one is the error
+                pos, in_string = stray[0]
                 line, column = _line_column(text, pos)
                 byte = f"byte 0x{ord(text[pos]) - 0xDC00:02X}"
                 if in_string:
@@ -115,11 +125,17 @@ def as_text(data: str | bytes, path: str | None = None) -> str:
                                     column) from None
             text = _ESCAPED.sub("\ufffd", text)   # only comments hold them
     text = text.removeprefix("\ufeff")           # a byte-order mark some editors add
-    control = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\t\n\r\f\v")
-    if "\x00" in text[:4096] or control > 8:
+    if looks_binary(text[:4096]):
         raise PrototxtError("binary data, not prototxt text; a .caffemodel/.binaryproto is "
                             "read with read_weights/read_caffemodel/read_blob", path)
     return text
+
+
+def looks_binary(sample: str) -> bool:
+    """Whether the start of a file (decoded) holds a NUL or more than eight control
+    characters that text does not use: binary data, not prototxt."""
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
+    return "\x00" in sample or control > 8
 
 
 #: Bytes that are not UTF-8, as ``surrogateescape`` decoding leaves them.

@@ -55,9 +55,12 @@ SOLVER_TYPE_NAMES = {"SGD": "SGD", "NESTEROV": "Nesterov", "ADAGRAD": "AdaGrad",
 # V1 data layer type -> the sub-message that once held the transformation fields.
 _DATA_LAYER_PARAMS = {"DATA": "data_param", "IMAGE_DATA": "image_data_param",
                       "WINDOW_DATA": "window_data_param"}
-_V2_DATA_LAYER_PARAMS = {"Data": "data_param", "ImageData": "image_data_param",
-                         "WindowData": "window_data_param"}
 _LEGACY_TRANSFORM_FIELDS = ("scale", "mean_file", "crop_size", "mirror")
+# V2 data layer type -> that sub-message and the legacy fields Caffe ignores there (WindowData
+# still reads its own scale).
+_V2_DATA_LAYER_PARAMS = {"Data": ("data_param", _LEGACY_TRANSFORM_FIELDS),
+                         "ImageData": ("image_data_param", _LEGACY_TRANSFORM_FIELDS),
+                         "WindowData": ("window_data_param", _LEGACY_TRANSFORM_FIELDS[1:])}
 
 _SOLVER_NET_FIELDS = ("net_param", "train_net_param", "test_net_param")
 
@@ -286,11 +289,10 @@ def _upgrade_batchnorm(net) -> None:
 
 def _warn_ignored_v2_transform_fields(net, path) -> None:
     for layer in net.layer:
-        sub_name = _V2_DATA_LAYER_PARAMS.get(layer.type)
+        sub_name, ignored = _V2_DATA_LAYER_PARAMS.get(layer.type, (None, ()))
         if sub_name is None or not layer.HasField(sub_name):
             continue
-        stale = [f for f in _LEGACY_TRANSFORM_FIELDS if _has(getattr(layer, sub_name), f)
-                 and not (layer.type == "WindowData" and f == "scale")]   # WindowData reads it
+        stale = [f for f in ignored if _has(getattr(layer, sub_name), f)]
         if stale:
             log.warning("layer '%s' (%s) sets deprecated %s.%s; Caffe only upgrades these in V1 "
                         "nets and ignores them here: use transform_param (%s)", layer.name,
@@ -401,23 +403,14 @@ def upgrade_solver(solver, path=None, inline_nets: bool = True):
 
 # --------------------------------------------------------------------------- reading
 
-def _source_path(path_or_text):
-    """The file path in ``path_or_text``, or None for prototxt text (text.read_message's rule)."""
-    if isinstance(path_or_text, os.PathLike):
-        return os.fspath(path_or_text)
-    if isinstance(path_or_text, str) and "\n" not in path_or_text and "{" not in path_or_text:
-        return path_or_text
-    return None
-
-
 def read_upgraded_net(path_or_text):
     """Read a net prototxt (file path or text) and return it upgraded to the current format."""
-    return upgrade_net(text_io.read_net(path_or_text), _source_path(path_or_text))
+    return upgrade_net(text_io.read_net(path_or_text), text_io.source_path(path_or_text))
 
 
 def read_upgraded_solver(path_or_text, inline_nets: bool = True):
     """Read a solver prototxt (file path or text) and return it upgraded."""
-    return upgrade_solver(text_io.read_solver(path_or_text), _source_path(path_or_text),
+    return upgrade_solver(text_io.read_solver(path_or_text), text_io.source_path(path_or_text),
                           inline_nets=inline_nets)
 
 

@@ -103,6 +103,6 @@ class NCCL:
 __all__ = ["Net", "TRAIN", "TEST", "Layer", "SGDSolver", "NesterovSolver", "AdaGradSolver",
            "RMSPropSolver", "AdaDeltaSolver", "AdamSolver", "get_solver", "set_mode_cpu",
            "set_mode_gpu", "set_device", "set_random_seed", "set_output_policy",
-           "layer_type_list", "has_nccl", "Classifier", "Detector", "io", "proto", "classifier", "detector",
-           "install_as_caffe", "init_log", "log", "Timer", "NCCL", "solver_count",
+           "layer_type_list", "has_nccl", "Classifier", "Detector", "io", "proto", "classifier",
+           "detector", "install_as_caffe", "init_log", "log", "Timer", "NCCL", "solver_count",
            "set_solver_count", "solver_rank", "set_solver_rank", "set_multiprocess"]

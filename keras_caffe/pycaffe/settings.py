@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 
 from ..fileio import WritePolicy
 
@@ -72,6 +71,6 @@ def set_output_policy(output_dir=None, allow_outside_writes: bool = False,
     files its nets wrote stay its own).  Real Caffe writes wherever ``file_name`` points.
     ``keras-caffe python`` sets it from its ``--output-dir``, ``--allow-outside-writes`` and
     ``--overwrite``."""
-    root = None if output_dir is None else os.path.abspath(output_dir)
-    settings.writes = WritePolicy(output_dir=root, allow_outside_writes=bool(allow_outside_writes),
+    settings.writes = WritePolicy(output_dir=output_dir,
+                                  allow_outside_writes=bool(allow_outside_writes),
                                   overwrite=bool(overwrite), created=settings.writes.created)

@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from ..errors import SolverError
 from ..proto.upgrade import read_upgraded_solver
+from ..solvers.factory import check_solver
 from ..solvers.runner import Solver as _Runner
 from ..solvers.runner import default_echo
 from .net import Net
@@ -39,8 +39,6 @@ class Solver(_Runner):
         # pycaffe scripts expect Caffe's behaviour at a NaN/Inf loss: train on (a warning
         # says so once); set ``solver.continue_on_nan = False`` to stop there instead.
         super().__init__(param, echo=default_echo, continue_on_nan=True, path=filename)
-        if not param.snapshot_prefix:
-            self.prefix = self._default_prefix()
 
     # -- the nets ------------------------------------------------------------------------
     def _build(self, spec, weights=None, share_with=None, seed=0):
@@ -115,16 +113,11 @@ class Solver(_Runner):
             on_gradients_ready()
         lr = self.schedule.value(self.iter)
         self.apply_update()
-        loss = float(np.mean(losses))
-        self._losses.append(loss)
-        outputs = {k: net.blobs[k].data for k in net.outputs}
-        self._report(lr, loss, outputs, 0.0)
-        if not np.isfinite(loss):
-            self._non_finite(loss, lr, outputs)
+        self._end_iteration(lr, float(np.mean(losses)),
+                            {k: net.blobs[k].data for k in net.outputs}, 0.0)
         self.iter += 1
         self.optimizer.iterations.assign(self.iter)
-        if ((self.param.snapshot and self.iter % self.param.snapshot == 0)
-                or self.iter in self.extra_snapshots):
+        if self._snapshot_due():
             self.snapshot()
 
     def apply_update(self) -> None:
@@ -204,10 +197,6 @@ _BY_TYPE = {c._type: c for c in (SGDSolver, NesterovSolver, AdaGradSolver, RMSPr
 def get_solver(filename) -> Solver:
     """The solver a solver prototxt's ``type`` names (SGD when unset)."""
     param = read_upgraded_solver(filename)
-    kind = param.type if param.HasField("type") else "SGD"
-    cls = _BY_TYPE.get(kind)
-    if cls is None:
-        raise SolverError(f"unknown solver type {kind!r} (Caffe: 'Unknown solver type'); "
-                          f"known types: {', '.join(sorted(_BY_TYPE))}", os.fspath(filename))
-    return cls(filename)
+    check_solver(param, os.fspath(filename))   # an unknown type: Caffe's message
+    return _BY_TYPE[param.type](filename)
 

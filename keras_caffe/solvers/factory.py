@@ -6,6 +6,7 @@ import os
 
 from ..errors import SolverError
 from ..proto import caffe_pb2
+from ..proto.text import source_path
 from ..proto.upgrade import read_upgraded_solver, upgrade_solver
 from .adadelta import CaffeAdaDelta
 from .adagrad import CaffeAdaGrad
@@ -39,9 +40,7 @@ def optimizer_from_solver(solver_param, multipliers=None,
     :func:`check_solver`.
     """
     if isinstance(solver_param, (str, bytes, os.PathLike)):
-        if path is None and isinstance(solver_param, (str, os.PathLike)) and \
-                "\n" not in os.fspath(solver_param) and "{" not in os.fspath(solver_param):
-            path = os.fspath(solver_param)
+        path = source_path(solver_param) if path is None else path
         solver = read_upgraded_solver(solver_param, inline_nets=False)
     elif isinstance(solver_param, caffe_pb2.SolverParameter):
         solver = solver_param
@@ -50,15 +49,14 @@ def optimizer_from_solver(solver_param, multipliers=None,
     else:
         raise TypeError("solver_param must be a caffe_pb2.SolverParameter or a solver prototxt "
                         f"path/text, got {type(solver_param).__name__}")
-    check_solver(solver, path)
+    common = dict(learning_rate=check_solver(solver, path),
+                  weight_decay=solver.weight_decay,
+                  regularization_type=solver.regularization_type,
+                  clip_gradients=solver.clip_gradients,
+                  iter_size=solver.iter_size,
+                  multipliers=multipliers)
     kind = solver.type
     try:
-        common = dict(learning_rate=CaffeLearningRate.from_solver(solver),
-                      weight_decay=solver.weight_decay,
-                      regularization_type=solver.regularization_type,
-                      clip_gradients=solver.clip_gradients,
-                      iter_size=solver.iter_size,
-                      multipliers=multipliers)
         if kind in ("SGD", "Nesterov"):
             return SOLVER_CLASSES[kind](momentum=solver.momentum, **common)
         if kind == "AdaGrad":
@@ -69,18 +67,18 @@ def optimizer_from_solver(solver_param, multipliers=None,
             return CaffeAdaDelta(momentum=solver.momentum, delta=solver.delta, **common)
         return CaffeAdam(momentum=solver.momentum, momentum2=solver.momentum2,
                          delta=solver.delta, **common)
-    except SolverError:
-        raise
     except ValueError as exc:   # an optimizer's own argument check
         raise SolverError(str(exc), path) from None
 
 
-def check_solver(solver: caffe_pb2.SolverParameter, path: str | None = None) -> None:
+def check_solver(solver: caffe_pb2.SolverParameter,
+                 path: str | None = None) -> CaffeLearningRate:
     """Raise :class:`~keras_caffe.errors.SolverError` naming ``path`` where Caffe aborts on
     the (upgraded) solver -- checked before any net is built: an unknown ``type``; momentum
     with AdaGrad or RMSProp (``CHECK_EQ(0, momentum)``); ``rms_decay`` outside ``[0, 1)``; an
     unknown or missing ``lr_policy`` and the policies' own CHECKs (gamma, stepsize, poly's
-    max_iter); and ``iter_size`` below 1 (Caffe would divide the loss by 0)."""
+    max_iter); and ``iter_size`` below 1 (Caffe would divide the loss by 0).  Returns the
+    solver's learning rate schedule, which the last check builds."""
     kind = solver.type
     if kind not in SOLVER_CLASSES:
         raise SolverError(f"unknown solver type {kind!r} (Caffe: 'Unknown solver type'); "
@@ -95,6 +93,6 @@ def check_solver(solver: caffe_pb2.SolverParameter, path: str | None = None) -> 
         raise SolverError(f"iter_size: {solver.iter_size}; it must be at least 1 (an iteration "
                           "sums the gradients of iter_size batches)", path)
     try:
-        CaffeLearningRate.from_solver(solver)
+        return CaffeLearningRate.from_solver(solver)
     except ValueError as exc:
         raise SolverError(str(exc), path) from None

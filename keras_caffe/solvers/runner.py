@@ -30,11 +30,11 @@ from ..data.sources import next_feeds
 from ..execution import objective
 from ..errors import CaffemodelError, NetError
 from ..proto import caffe_pb2
+from ..proto.text import source_path
 from ..proto.upgrade import read_upgraded_solver
 from . import glog, guards
 from . import snapshot as snapshots
 from .factory import check_solver, optimizer_from_solver
-from .lr_policies import CaffeLearningRate
 from .nets import test_nets, train_net
 
 log = logging.getLogger("keras_caffe.train")
@@ -47,19 +47,18 @@ class Solver:
                  log_path: str | None = None, echo=print, precision: str | None = None,
                  xla: bool = False, strategy=None, snapshot_at=(), continue_on_nan: bool = False,
                  path: str | None = None):
-        self.param = (solver if isinstance(solver, caffe_pb2.SolverParameter)
-                      else read_upgraded_solver(solver))
-        # The solver file: given, or the file a SolverParameter was read from (``path``).
-        self.solver_path = solver if isinstance(solver, (str, os.PathLike)) else path
+        # The solver file (None for prototxt text), or the file a SolverParameter came from.
+        if not isinstance(solver, caffe_pb2.SolverParameter):
+            solver, path = read_upgraded_solver(solver), source_path(solver) or path
+        self.param, self.solver_path = solver, None if path is None else os.fspath(path)
         # What Caffe aborts on, before any net is built: the solver's fields and where its
         # snapshots go (Caffe's CheckSnapshotWritePermissions; solve() checks the prefix for
         # snapshot_after_train's snapshot too).
-        where = os.fspath(self.solver_path) if self.solver_path is not None else None
-        check_solver(self.param, where)
+        self.schedule = check_solver(self.param, self.solver_path)
         self.chief = _is_chief(strategy)
         self.prefix = snapshot_prefix if snapshot_prefix is not None else self._default_prefix()
         if self.chief and (self.param.snapshot or snapshot_at):
-            snapshots.check_prefix(self.prefix, where)
+            snapshots.check_prefix(self.prefix, self.solver_path)
         self.echo = echo
         self.precision, self.xla = precision, xla
         self.extra_snapshots = frozenset(snapshot_at)  # iterations to snapshot after, too
@@ -82,7 +81,7 @@ class Solver:
             self.tests = [self._build(s, share_with=self.train, seed=seed or 0)
                           for s in test_nets(self.param)]
             self.optimizer = optimizer_from_solver(self.param, self.train.param_multipliers(),
-                                                   path=where)
+                                                   path=self.solver_path)
             self.variables = list(self.train.model.trainable_variables)
             self.optimizer.build(self.variables)
             # float16 needs loss scaling (bfloat16 has float32's range and does not).
@@ -95,7 +94,6 @@ class Solver:
                     if source.batch_size % n:
                         raise NetError(f"batch_size {source.batch_size} does not split evenly over "
                                        f"{n} replicas")
-        self.schedule = CaffeLearningRate.from_solver(self.param)
         self.iter = 0
         self.log_file = open(log_path, "a") if log_path and self.chief else None
         self._losses = deque(maxlen=max(1, self.param.average_loss))
@@ -139,7 +137,7 @@ class Solver:
         if self.param.snapshot_prefix:
             return self.param.snapshot_prefix
         if self.solver_path:
-            return os.path.splitext(os.fspath(self.solver_path))[0]
+            return os.path.splitext(self.solver_path)[0]
         return "snapshot"
 
     # ------------------------------------------------------------------ data
@@ -228,15 +226,24 @@ class Solver:
         lr = self.schedule.value(self.iter)  # Caffe's rate, computed as Caffe does
         losses, outputs = self._step_fn(batches)
         outputs = self._stepped(outputs)
-        loss = float(np.mean(losses.numpy()))
+        self._end_iteration(lr, float(np.mean(losses.numpy())), outputs,
+                            time.perf_counter() - start)
+        self.iter += 1
+        if self._snapshot_due():
+            self.snapshot()
+
+    def _end_iteration(self, lr: float, loss: float, outputs: dict, seconds: float) -> None:
+        """What follows an iteration's update, before ``iter`` moves on: the smoothed loss,
+        Caffe's display lines, and the stop at a NaN/Inf loss (:meth:`_non_finite`)."""
         self._losses.append(loss)
-        self._report(lr, loss, outputs, time.perf_counter() - start)
+        self._report(lr, loss, outputs, seconds)
         if not math.isfinite(loss):
             self._non_finite(loss, lr, outputs)
-        self.iter += 1
-        if ((self.param.snapshot and self.iter % self.param.snapshot == 0)
-                or self.iter in self.extra_snapshots):  # once, even when both ask
-            self.snapshot()
+
+    def _snapshot_due(self) -> bool:
+        """Whether the iteration just counted is snapshotted (once, even when both ask)."""
+        return bool((self.param.snapshot and self.iter % self.param.snapshot == 0)
+                    or self.iter in self.extra_snapshots)
 
     def _non_finite(self, loss: float, lr: float, outputs: dict) -> None:
         """A NaN/Inf loss: stop before anything of it is saved (:mod:`.guards`), or with
@@ -261,7 +268,7 @@ class Solver:
         """Train to ``max_iter`` (optionally resuming from a .solverstate), then test and
         snapshot as Caffe does at the end."""
         if self.chief and self.param.snapshot_after_train:   # before training, not after it
-            snapshots.check_prefix(self.prefix, self.solver_path and os.fspath(self.solver_path))
+            snapshots.check_prefix(self.prefix, self.solver_path)
         self._info(glog.SOLVING, f"Solving {self.train.graph.name}")
         self._info(glog.LR_POLICY, f"Learning Rate Policy: {self.param.lr_policy}")
         if resume:

@@ -29,6 +29,7 @@ import numpy as np
 from ..api import read_net, read_weights
 from ..errors import CaffemodelError, NetError, PlotError, WeightError
 from ..fileio import atomic_path
+from ..proto.text import source_path
 
 __all__ = ["vis_square", "filter_tiles", "layer_weights", "plot_filters", "write_image",
            "CHANNEL_ORDERS"]
@@ -100,12 +101,12 @@ def layer_weights(net, weights, layer: str) -> tuple[str, np.ndarray]:
     stored = {}
     for lb in read_weights(weights):
         if lb.blobs:
-            stored.setdefault(lb.name, lb.blobs)
+            stored[lb.name] = lb.blobs   # a name given twice: the last copy, as Caffe loads it
     with_weights = [f"{n} ({t})" for n, t in types.items() if n in stored]
     listed = ", ".join(with_weights) or "none"
     if layer not in types:
         raise NetError(f"no layer '{layer}' in the net; layers with weights: {listed}",
-                       path=_path(net))
+                       path=source_path(net))
     if layer not in stored:
         raise WeightError(f"no weights in {os.fspath(weights)}; layers with weights: {listed}",
                           layer=layer)
@@ -141,6 +142,3 @@ def write_image(grid: np.ndarray, out, zoom: int = 1) -> tuple[int, ...]:
         image.imsave(tmp, rgb, format=ext)
     return pixels.shape
 
-
-def _path(net) -> str | None:
-    return os.fspath(net) if isinstance(net, (str, os.PathLike)) and "{" not in str(net) else None

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 
 from ..api import build_net, resolve_net
-from ..converters.registry import find_unsupported
-from ..errors import UnsupportedLayerError
 from ..graph import memory, types
 from ..graph.shapes import infer_shapes
 from ..graph.shapes import input_shapes as settle_input_shapes
+from ..model import computed_layers
 from ..weights.loader import expected_blob_shapes
 
 
@@ -25,12 +24,10 @@ def net_table(net, weights=None, phase="test", input_shapes=None,
               allow_missing: bool = False, max_memory=None) -> str:
     graph = resolve_net(net, phase)
     if weights is None and _described_by_declarations(graph):
-        missing = find_unsupported([n for n in graph.layers if _built(n)])
-        if missing:
-            raise UnsupportedLayerError(missing, path=graph.path)
+        computed_layers(graph)   # every unsupported type named at once, as a build does
         shapes = infer_shapes(graph, settle_input_shapes(graph, input_shapes))
         projection = memory.project(graph, shapes)
-        counts = [_declared_params(n, shapes) for n in graph.layers]
+        counts = [layer.param_values for layer in projection.layers]
     else:
         cnet = build_net(graph, weights, phase=phase, input_shapes=input_shapes,
                          allow_missing=allow_missing, max_memory=max_memory)
@@ -67,25 +64,11 @@ def _memory_line(projection, max_memory) -> str:
                    "refused unless --max-memory allows it")
 
 
-def _built(node) -> bool:
-    spec = types.get(node.type)
-    return spec is None or spec.built(node.param)
-
-
 def _described_by_declarations(graph) -> bool:
     """Whether every layer's shapes and parameter blobs are declared by this package's types
     (no user type, no Python layer, whose code alone knows them)."""
     for node in graph.layers:
         spec = types.get(node.type)
-        if spec is None or spec.shape is None or not spec.module.startswith("keras_caffe."):
+        if spec is None or spec.shape is None or not spec.builtin:
             return False
     return True
-
-
-def _declared_params(node, shapes) -> int:
-    """A layer's parameter count from its type's declared blobs (blobs shared by name count
-    at each layer that holds them, as the table has always shown them)."""
-    if not all(shapes.get(b) is not None for b in node.bottoms):
-        return 0
-    blobs = memory.param_shapes(node, [shapes[b] for b in node.bottoms]) or []
-    return sum(math.prod(1 if d is None else d for d in s) for s in blobs)

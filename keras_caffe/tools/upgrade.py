@@ -27,8 +27,7 @@ def _is_binary(path: str, data: bytes) -> bool:
     # names them; anywhere else they are binary data.
     if any(pos < cut and not in_string for pos, in_string in text.stray_bytes(sample)):
         return True
-    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
-    return "\x00" in sample or control > 8
+    return text.looks_binary(sample)
 
 
 def _upgrade_binary(old: str, new: str) -> str:

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import NetError
+from ..graph import types
 from ..proto import caffe_pb2
 
 
@@ -73,7 +74,7 @@ def fill(filler: caffe_pb2.FillerParameter, shape, rng: np.random.Generator,
     elif kind == "gaussian":
         out = rng.normal(filler.mean, filler.std, shape).astype(np.float32)
         if filler.sparse >= 0:
-            if len(shape) < 1 or shape[0] == 0:
+            if not shape:   # (check() refused a blob with no values)
                 raise NetError("a sparse gaussian filler needs a blob with a first axis", layer=layer)
             keep = rng.random(shape) < filler.sparse / shape[0]
             out *= keep
@@ -101,51 +102,11 @@ def fill(filler: caffe_pb2.FillerParameter, shape, rng: np.random.Generator,
     return out
 
 
-def _constant(value: float) -> caffe_pb2.FillerParameter:
-    f = caffe_pb2.FillerParameter()
-    f.type = "constant"
-    f.value = value
-    return f
-
-
 def blob_fillers(layer: caffe_pb2.LayerParameter, n_blobs: int) -> list[caffe_pb2.FillerParameter]:
-    """The filler Caffe uses for each parameter blob of ``layer``."""
-    t = layer.type
-    if t in ("Convolution", "Deconvolution", "ConvolutionDepthwise", "DepthwiseConvolution", "Im2col"):
-        p = layer.convolution_param
-        fillers = [p.weight_filler, p.bias_filler]
-    elif t == "InnerProduct":
-        p = layer.inner_product_param
-        fillers = [p.weight_filler, p.bias_filler]
-    elif t == "Embed":
-        p = layer.embed_param
-        fillers = [p.weight_filler, p.bias_filler]
-    elif t in ("LSTM", "RNN"):
-        p = layer.recurrent_param
-        w, b = p.weight_filler, p.bias_filler
-        # Blob order: input weight, bias, [static-input weight], recurrent weight (LSTM);
-        # RNN adds the output weight and bias.
-        static = n_blobs in (4, 6)
-        fillers = [w, b] + [w] * static + ([w] if t == "LSTM" else [w, w, b])
-    elif t == "PReLU":
-        p = layer.prelu_param
-        fillers = [p.filler if p.HasField("filler") else _constant(0.25)]
-    elif t == "Scale":
-        p = layer.scale_param
-        fillers = [p.filler if p.HasField("filler") else _constant(1.0),
-                   p.bias_filler if p.HasField("bias_filler") else _constant(0.0)]
-    elif t == "Bias":
-        p = layer.bias_param
-        fillers = [p.filler if p.HasField("filler") else _constant(0.0)]
-    elif t == "Normalize":
-        p = layer.norm_param
-        fillers = [p.scale_filler if p.HasField("scale_filler") else _constant(1.0)]
-    elif t == "BN":   # the forks': SegNet's scale, shift; PSPNet's slope, bias, mean, variance
-        p = layer.bn_param
-        fillers = ([p.scale_filler, p.shift_filler] if n_blobs == 2 else
-                   [p.slope_filler, p.bias_filler, _constant(0.0),
-                    _constant(1.0 if p.frozen else 0.0)])
-    else:
-        fillers = []
-    fillers = list(fillers) + [_constant(0.0)] * max(0, n_blobs - len(fillers))
+    """The filler Caffe uses for each parameter blob of ``layer``: what its type declares
+    (``fillers``, where its converter registers), 0 for the rest."""
+    spec = types.get(layer.type)
+    fillers = list(spec.fillers(layer, n_blobs)) if spec is not None and spec.fillers else []
+    zero = caffe_pb2.FillerParameter(type="constant", value=0.0)
+    fillers += [zero] * max(0, n_blobs - len(fillers))
     return fillers[:n_blobs]

@@ -131,44 +131,33 @@ class DenseKernel(BlobLayout):
 @dataclasses.dataclass(frozen=True, repr=False)
 class Flattened(BlobLayout):
     """Caffe keeps the values as one vector (``scalar``: as a blob with no axes at all, as
-    PReLU's shared slope), Keras in whatever shape its layer wants (e.g. (1, 1, C))."""
+    PReLU's shared slope; ``channels``: as a 1 x C x 1 x 1 blob, as the forks' BN), Keras in
+    whatever shape its layer wants (e.g. (1, 1, C))."""
 
     scalar: bool = False
+    channels: bool = False
     row_axis = None
 
     @property
     def name(self):
-        return "scalar" if self.scalar else "vector"
+        return "scalar" if self.scalar else "vector as 1xCx1x1" if self.channels else "vector"
+
+    def _caffe(self, size: int) -> tuple:
+        return () if self.scalar else (1, size, 1, 1) if self.channels else (size,)
 
     def caffe_shape(self, shape):
-        return () if self.scalar else (math.prod(shape),)
+        return self._caffe(math.prod(shape))
 
     def to_keras(self, blob, shape):
         return np.asarray(blob).reshape(shape)
 
     def to_caffe(self, weight):
-        return np.asarray(weight).reshape(() if self.scalar else (-1,))
+        weight = np.asarray(weight)
+        return weight.reshape(self._caffe(weight.size))
 
 
-class _ChannelVector(BlobLayout):
-    """A per-channel vector that Caffe keeps as a 1 x C x 1 x 1 blob (the forks' BN:
-    SegNet's scale and shift, PSPNet's slope, bias, mean and variance), held by Keras in
-    whatever shape its layer wants (e.g. (C,))."""
-
-    name = "vector as 1xCx1x1"
-    row_axis = None
-
-    def caffe_shape(self, shape):
-        return (1, math.prod(shape), 1, 1)
-
-    def to_keras(self, blob, shape):
-        return np.asarray(blob).reshape(shape)
-
-    def to_caffe(self, weight):
-        return np.asarray(weight).reshape(1, -1, 1, 1)
-
-
-CHANNEL_VECTOR = _ChannelVector()
+#: The forks' BN blobs (SegNet's scale and shift, PSPNet's slope, bias, mean and variance).
+CHANNEL_VECTOR = Flattened(channels=True)
 
 
 class _InternalOrder(BlobLayout):

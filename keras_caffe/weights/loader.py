@@ -158,7 +158,7 @@ def load_blobs(contexts: Mapping[str, object], layers: Iterable, path: str | Non
     values (NaN, Inf) in a copied blob are warned about, naming the layer and the blob."""
     report = LoadReport()
     where = path or "the weights"
-    chosen, copies, order = {}, {}, []
+    chosen, copies = {}, {}   # name -> its last copy's blobs (in first-seen order), count
     for entry in layers:
         name = entry.name
         blobs = list(entry.blobs)
@@ -169,25 +169,23 @@ def load_blobs(contexts: Mapping[str, object], layers: Iterable, path: str | Non
             continue
         if not blobs:   # a blob-less entry gives nothing to copy: the layer stays missing
             continue
-        if name not in chosen:
-            order.append(name)
         chosen[name] = blobs
         copies[name] = copies.get(name, 0) + 1
     assigned: set[int] = set()
-    for name in order:
+    for name, blobs in chosen.items():
         ctx = contexts[name]
         if copies[name] > 1:
             log.warning("layer '%s' appears %d times in %s; the last copy is used, as Caffe's "
                         "CopyTrainedLayersFrom does", name, copies[name], where)
             report.duplicated.append(name)
-        for index, blob in enumerate(chosen[name]):   # before assigning releases the pages
+        for index, blob in enumerate(blobs):
             bad = nonfinite_count(blob)
             if bad:
                 log.warning("layer '%s', blob %d: %d of %d values in %s are not finite (NaN or "
                             "Inf)", name, index, bad, np.size(blob), where)
                 report.nonfinite.append((name, index, bad))
         try:
-            set_layer_blobs(ctx, chosen[name])
+            set_layer_blobs(ctx, blobs)
         except WeightError as exc:
             if path:
                 raise WeightError(f"{exc.reason} (weights file {path})", layer=exc.layer,
@@ -226,13 +224,17 @@ def _notes(missing: list, unused: list[str]) -> list[str | None]:
 
 
 def nonfinite_count(blob) -> int:
-    """How many values of ``blob`` are NaN or infinite (two reductions when there are none;
-    a memory-mapped blob is counted in blocks, never copied whole)."""
+    """How many values of ``blob`` are NaN or infinite, counted in blocks of 1M values (two
+    reductions per block when it has none).  The mapped file pages behind each block are
+    released once it is counted, so a memory-mapped blob is never resident whole (as in
+    :func:`set_layer_blobs`)."""
     blob = np.asarray(blob)
     if not blob.size or not np.issubdtype(blob.dtype, np.floating):
         return 0
-    if np.isfinite(blob.min()) and np.isfinite(blob.max()):
-        return 0
-    flat, step = blob.reshape(-1), 1 << 20
-    return int(sum(flat[i:i + step].size - np.count_nonzero(np.isfinite(flat[i:i + step]))
-                   for i in range(0, flat.size, step)))
+    flat, step, bad = blob.reshape(-1), 1 << 20, 0
+    for start in range(0, flat.size, step):
+        part = flat[start:start + step]
+        if not (np.isfinite(part.min()) and np.isfinite(part.max())):
+            bad += part.size - int(np.count_nonzero(np.isfinite(part)))
+        release_pages(part)
+    return bad

@@ -68,15 +68,7 @@ def _expected(body, x):
     return ref.pool2d(x, kind, kernel, stride, pad, ceil)
 
 
-GLOBAL_STOCHASTIC = pytest.mark.xfail(strict=True, reason=(
-    "global STOCHASTIC pooling (the only pooling that reaches CaffePooling2D with "
-    "global_pooling=True) cannot be built: converters/pooling.py passes the window "
-    "geometry.pool_window made (kernel = H x W) together with global_pooling=True, and "
-    "CaffePooling2D refuses 'With global_pooling=True the kernel size cannot be given'"))
-
-
-@pytest.mark.parametrize("variant", [pytest.param(v, marks=GLOBAL_STOCHASTIC)
-                                     if v == "global_stochastic" else v for v in POOL])
+@pytest.mark.parametrize("variant", list(POOL))
 def test_pooling_matches_caffe_with_the_intended_keras_layer(variant):
     body, hw, free, cls, padding = POOL[variant]
     x = randn(2, 3, *hw)
@@ -125,6 +117,21 @@ def test_pooling_mask_top_is_max_pooling_only():
                              "pooling_param { pool: AVE kernel_size: 2 stride: 2 }"))
     with pytest.raises(keras_caffe.NetError, match="layer 'pool'.*only MAX pooling has a second"):
         build(text, inputs)
+
+
+def test_global_max_pooling_mask_top():
+    """Global MAX with a mask top: the maximum of each plane and the index h * W + w of its
+    first occurrence (the window is the whole plane)."""
+    x = randn(2, 3, 4, 5)
+    x[1, 2] = 0.5                                     # all equal: the first, index 0
+    inputs = {"data": x}
+    cnet, out = run(net(inputs, layer("pool", "Pooling", "data", ["pool", "mask"],
+                                      "pooling_param { pool: MAX global_pooling: true }")), inputs)
+    assert keras_class(cnet, "pool") == "CaffePooling2D"
+    flat = x.reshape(2, 3, -1)
+    assert_close(out["pool"], flat.max(axis=2).reshape(2, 3, 1, 1))
+    np.testing.assert_array_equal(out["mask"], flat.argmax(axis=2).reshape(2, 3, 1, 1))
+    assert out["mask"][1, 2, 0, 0] == 0
 
 
 def _spp_reference(x, levels, kind):

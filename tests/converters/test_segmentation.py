@@ -11,6 +11,7 @@ import pytest
 
 import keras_caffe
 
+from ..layers.test_max_unpool import ref_max_mask, ref_unpool
 from .nets import (assert_blob_round_trip, assert_close, build, euclidean, keras_class, layer,
                    net, randn, run, write_blobs)
 
@@ -101,21 +102,6 @@ def test_bn_by_param_count():
     assert len(cnet.get_blobs()["bn"]) == 4
 
 
-def _ref_pool_mask(x, k, s):
-    n, c, h, w = x.shape
-    oh, ow = -(-(h - k) // s) + 1, -(-(w - k) // s) + 1
-    top, mask = np.zeros((n, c, oh, ow), np.float32), np.zeros((n, c, oh, ow), np.float32)
-    for i in range(oh):
-        for j in range(ow):
-            win = x[:, :, i * s:min(i * s + k, h), j * s:min(j * s + k, w)]
-            flat = win.reshape(n, c, -1)
-            arg = flat.argmax(axis=2)                       # the first maximum
-            top[:, :, i, j] = flat.max(axis=2)
-            rows, cols = np.divmod(arg, win.shape[3])
-            mask[:, :, i, j] = (i * s + rows) * w + j * s + cols
-    return top, mask
-
-
 @pytest.mark.parametrize("body, out_hw", [("upsample_h: 7 upsample_w: 9", (7, 9)),
                                           ("scale: 2 pad_out_h: true", (7, 10)),
                                           ("scale_h: 2 scale_w: 2", (8, 10))])
@@ -126,14 +112,10 @@ def test_segnet_unpools_by_the_pooling_mask(body, out_hw):
                layer("up", "Upsample", ["pool", "mask"], "up", f"upsample_param {{ {body} }}"))
     cnet, out = run(text, inputs)
     assert keras_class(cnet, "up") == "CaffeMaxUnpool2D"
-    top, mask = _ref_pool_mask(inputs["data"], 2, 2)
+    top, mask = ref_max_mask(inputs["data"], 2, 2, 0)
     assert_close(out["pool"], top)
     np.testing.assert_array_equal(out["mask"], mask)
-    want = np.zeros((2, 3, out_hw[0] * out_hw[1]), np.float32)
-    for a in range(2):         # SegNet: top[mask[i]] = bottom[i], in the output's plane
-        for b in range(3):
-            want[a, b, mask[a, b].astype(int).ravel()] = top[a, b].ravel()
-    assert_close(out["up"], want.reshape((2, 3) + out_hw))
+    assert_close(out["up"], ref_unpool(top, mask, *out_hw))   # in the output's plane
     if out_hw == (7, 9):       # the pooled input's own plane: each maximum is back in place
         back = out["up"] != 0
         np.testing.assert_array_equal(out["up"][back], inputs["data"][back])

@@ -207,8 +207,7 @@ def test_every_window_matches_the_cpp(images, mode, pad):
                      extra=f"context_pad: {pad} crop_mode: '{mode}' fg_fraction: 0.5"))
     seen = set()
     for _ in range(6):
-        rows, flips = s._choose(s._generator(s.batches_read).randint(
-            0, 2**32, size=s.draws_per_batch, dtype=np.uint32))
+        rows, flips = s._choose(s._generator(s.batches_read))
         batch = s.next_batch()
         for k, (row, flip) in enumerate(zip(rows, flips)):
             box = [int(v) for v in row[2:6]]
@@ -331,8 +330,7 @@ def test_the_pascal_finetuning_net_of_caffes_examples_reads(tmp_path, monkeypatc
     (tmp_path / "data/ilsvrc12").mkdir(parents=True)
     write_blob(str(tmp_path / node.param.transform_param.mean_file), mean)
     s = source_for(node, caffe_pb2.TRAIN, seed=2)
-    rows, flips = s._choose(s._generator(0).randint(0, 2**32, size=s.draws_per_batch,
-                                                    dtype=np.uint32))
+    rows, flips = s._choose(s._generator(0))
     batch = s.next_batch()
     assert batch["data"].shape == (128, 3, 227, 227)
     assert (batch["label"][:96] == 0).all() and (batch["label"][96:] > 0).all()   # 0.25 fg

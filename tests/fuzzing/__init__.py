@@ -17,7 +17,9 @@ mutation.
 * :mod:`.corpus`: the seed files from ../shared; :mod:`.datasets`: the clean data inputs;
 * :mod:`.targets`: what each target writes and which readers it calls;
 * :mod:`.child`: the loop in the child process; :mod:`.campaign`: the parent (limits,
-  restarts, failures, report); :mod:`.selftest`: targets that fail on purpose.
+  restarts, failures, report); :mod:`.selftest`: targets that fail on purpose;
+* :mod:`.workdir`: the folders the fuzz writes into and runs targets in, never inside the
+  repository.
 """
 
 from .campaign import SELFTEST_NAMES, TARGET_NAMES, Campaign, Failure, Report, run

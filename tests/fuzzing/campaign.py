@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 from .child import status
-
-ROOT = Path(__file__).resolve().parents[2]
+from .workdir import REPOSITORY, outside_repository
 
 TARGET_NAMES = ("read_net", "resolve_net", "build_net", "read_weights", "solver", "datum",
                 "lmdb", "hdf5", "image_list")
@@ -116,9 +115,9 @@ class Campaign:
         if work is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="keras-caffe-fuzz-")
             work = self._tmp.name
-        self.work = Path(work).resolve()
+        self.work = outside_repository(work, "the campaign's work folder")
         self.work.mkdir(parents=True, exist_ok=True)
-        self.save = Path(save).resolve() if save else None
+        self.save = outside_repository(save, "the folder for failing inputs") if save else None
         self.limit, self.memory, self.grace = float(limit), parse_size(memory), float(grace)
         self.max_saves, self.start_timeout = max_saves, start_timeout
         self.saved = collections.Counter()
@@ -130,8 +129,8 @@ class Campaign:
         read, write = os.pipe()
         config = {"targets": self.targets, "memory": self.memory, "work": str(self.work),
                   "fd": write, "limit": self.limit}
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPOSITORY)] + paths),
                    TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
                    CUDA_VISIBLE_DEVICES="-1", MALLOC_ARENA_MAX="2", PYTHONFAULTHANDLER="1")
         with open(self.log, "ab") as log:

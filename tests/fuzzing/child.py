@@ -8,10 +8,12 @@ a job it writes the mutated input into ``WORK/case``, says ``start`` (with the m
 the events pipe, runs the target there under a SIGALRM time limit and says ``end`` with the
 outcome.  A failed input is copied to ``WORK/failed/<index>`` before its ``end`` is sent.
 A hang in C code, a crash or the memory limit reached outside Python is left to the parent.
+The case folder lies outside the repository, and targets run only inside it (:mod:`.workdir`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -25,6 +27,8 @@ import time
 import traceback
 import warnings
 from pathlib import Path
+
+from .workdir import inside, outside_repository
 
 KB = 1024
 
@@ -135,7 +139,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     work = Path(config["work"])
-    case, failed = work / "case", work / "failed"
+    case, failed = outside_repository(work / "case", "the case folder"), work / "failed"
     limit = float(config["limit"])
     targets, allowed = load_targets(config["targets"])
 
@@ -146,12 +150,8 @@ def main(argv=None) -> int:
     for target in targets.values():          # warm-up: first-use costs before the limits
         clear(case)
         target.clean(case)
-        os.chdir(case)
-        try:
-            target.run(case)
-        except Exception:  # noqa: BLE001  (a clean seed may be refused: a data layer's source)
-            pass
-        os.chdir(work)
+        with inside(case), contextlib.suppress(Exception):   # a clean seed may be refused
+            target.run(case)                                  # (a data layer's source)
     base = status("VmData")
     memory = int(config["memory"])
     if memory:
@@ -172,9 +172,8 @@ def main(argv=None) -> int:
                 send(ev="harness", i=i, traceback=traceback.format_exc())
                 return 3
             send(ev="start", i=i, mutation=mutation)
-            os.chdir(case)
-            outcome = call(target, case, limit, allowed)
-            os.chdir(work)
+            with inside(case):
+                outcome = call(target, case, limit, allowed)
             if outcome["outcome"] == "fail":
                 shutil.copytree(case, failed / str(i), dirs_exist_ok=True)
             send(ev="end", i=i, **outcome)

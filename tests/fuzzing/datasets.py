@@ -15,6 +15,8 @@ import numpy as np
 
 from keras_caffe.proto import caffe_pb2
 
+from .workdir import outside_repository
+
 DATA_NETS = {
     # Data over an LMDB: centre/random crop, mean values, mirror
     "lmdb_crop": 'name: "d" layer { name: "data" type: "Data" top: "data" top: "label"\n'
@@ -106,7 +108,8 @@ def lmdb_records(kind: str, count: int = 7) -> list[tuple[bytes, bytes]]:
 def write_lmdb(path, records) -> None:
     import lmdb
 
-    env = lmdb.open(os.fspath(path), map_size=1 << 22, subdir=True)
+    env = lmdb.open(os.fspath(outside_repository(path, "an LMDB")), map_size=1 << 22,
+                    subdir=True)
     try:
         with env.begin(write=True) as txn:
             for key, value in records:
@@ -131,7 +134,7 @@ def write_hdf5(path, arrays: dict, **options) -> None:
     """``arrays``: name -> array (or a callable that makes the item in an open h5py.File)."""
     import h5py
 
-    with h5py.File(os.fspath(path), "w") as f:
+    with h5py.File(os.fspath(outside_repository(path, "an HDF5 file")), "w") as f:
         for name, value in arrays.items():
             if callable(value):
                 value(f, name)

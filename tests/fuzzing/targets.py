@@ -47,12 +47,13 @@ def _read_args(case: Path) -> dict:
     return json.loads((case / "args.json").read_text())
 
 
-def _mutated_text(rng: random.Random, seeds, case: Path, name: str, only=()) -> str:
-    seed = rng.choice(seeds)
+def _write_mutated(rng: random.Random, seed, seeds, path: Path) -> str:
+    """Write ``seed``'s text mutated into ``path`` (splices take from three of ``seeds``);
+    what was done."""
     others = [(s.name, s.text) for s in rng.sample(seeds, min(3, len(seeds)))]
-    text, what = mutate_text.mutate(seed.text, rng, others, only)
-    (case / name).write_bytes(text.encode("latin-1"))
-    return f"{seed.name}: {what}"
+    text, what = mutate_text.mutate(seed.text, rng, others)
+    path.write_bytes(text.encode("latin-1"))
+    return what
 
 
 class Target:
@@ -69,19 +70,30 @@ class Target:
         raise NotImplementedError
 
 
-class ReadNet(Target):
+class _Prototxt(Target):
+    """A target reading the prototxt ``file``: one of ``seeds()``, mutated."""
+
+    file = ""
+
+    def seeds(self):
+        raise NotImplementedError
+
+    def make(self, rng, case):
+        seeds = self.seeds()
+        seed = rng.choice(seeds)
+        return f"{seed.name}: " + _write_mutated(rng, seed, seeds, case / self.file)
+
+    def clean(self, case):
+        shutil.copyfile(self.seeds()[0].path, case / self.file)
+
+
+class ReadNet(_Prototxt):
     """``keras_caffe.read_net`` on a mutated net prototxt."""
 
-    name = "read_net"
+    name, file = "read_net", "net.prototxt"
 
     def seeds(self):
         return corpus.nets()
-
-    def make(self, rng, case):
-        return _mutated_text(rng, self.seeds(), case, "net.prototxt")
-
-    def clean(self, case):
-        shutil.copyfile(self.seeds()[0].path, case / "net.prototxt")
 
     def run(self, case):
         keras_caffe.read_net("net.prototxt")
@@ -105,11 +117,11 @@ class ResolveNet(ReadNet):
         keras_caffe.resolve_net("net.prototxt", phase=_read_args(case)["phase"])
 
 
-class BuildNet(Target):
+class BuildNet(_Prototxt):
     """``keras_caffe.build_net`` (``max_memory=256M``) on a mutated deploy-style net, half the
     time with the weights Caffe wrote for the seed (``allow_missing`` either way)."""
 
-    name = "build_net"
+    name, file = "build_net", "net.prototxt"
 
     def seeds(self):
         return corpus.deploy_nets()
@@ -126,14 +138,12 @@ class BuildNet(Target):
         phase = "train" if "train_phase" in seed.name else "test"
         allow = rng.random() < 0.5
         _args(case, phase=phase, weights=use, allow_missing=allow)
-        others = [(s.name, s.text) for s in rng.sample(seeds, 3)]
-        text, what = mutate_text.mutate(seed.text, rng, others)
-        (case / "net.prototxt").write_bytes(text.encode("latin-1"))
+        what = _write_mutated(rng, seed, seeds, case / self.file)
         return f"{seed.name} ({phase}{', weights' if use else ''}" \
                f"{', allow_missing' if allow else ''}): {what}"
 
     def clean(self, case):
-        shutil.copyfile(self.seeds()[0].path, case / "net.prototxt")
+        super().clean(case)
         _args(case, phase="test", weights=False, allow_missing=False)
 
     def run(self, case):
@@ -179,23 +189,17 @@ class ReadWeights(Target):
         return None
 
 
-class Solver(Target):
+class Solver(_Prototxt):
     """The solver reader (``read_upgraded_solver``), ``check_solver``, the snapshot prefix
     check, the nets it names, ``optimizer_from_solver`` and its learning rates."""
 
-    name = "solver"
+    name, file = "solver", "solver.prototxt"
 
     def seeds(self):
         return corpus.solvers()
 
-    def make(self, rng, case):
-        return _mutated_text(rng, self.seeds(), case, "solver.prototxt")
-
-    def clean(self, case):
-        shutil.copyfile(self.seeds()[0].path, case / "solver.prototxt")
-
     def run(self, case):
-        path = "solver.prototxt"
+        path = self.file
         solver = read_upgraded_solver(path)
         for check in (train_net, test_nets, lambda s: check_prefix(s.snapshot_prefix, path)):
             with contextlib.suppress(keras_caffe.CaffeError):   # each may refuse alone

@@ -3,10 +3,12 @@ counted by hand (shared parameters once, in-place tops again, a padded copy)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import keras_caffe
-from keras_caffe.errors import MemoryLimitError
+from keras_caffe.errors import MemoryLimitError, NetError
 from keras_caffe.graph import memory
 from keras_caffe.graph.shapes import infer_shapes
 from keras_caffe.graph.shapes import input_shapes as settle_input_shapes
@@ -45,6 +47,9 @@ def test_a_small_net_counted_by_hand():
     projection = _project(NET)
     assert {l.name: (l.params, l.activations, l.workspace) for l in projection.layers} == BY_LAYER
     assert (projection.params, projection.activations, projection.workspace) == (404, 760, 256)
+    # the values of each layer's parameter blobs, shared ones at every layer holding them
+    # (what ``info``'s table shows)
+    assert [l.param_values for l in projection.layers] == [0, 56, 56, 0, 45, 0]
     assert projection.total == TOTAL and projection.batch == 2
     assert projection.describe() == ("1.4 KiB (404 B of parameters, 760 B of activations, "
                                      "256 B of working copies at batch 2)")
@@ -72,6 +77,24 @@ def test_blobs_without_a_known_shape_count_nothing():
                 for l in memory.project(graph, shapes).layers}
     assert by_layer["c2"] == (0, 0, 0)
     assert by_layer["p"] == (0, 36 * 4, 0)   # its top; its copy of c2 needs c2's shape
+
+
+@pytest.mark.parametrize("body, message", [
+    # Pooling's working copy needs a 4-D bottom (its shape function, leniently run, said so)
+    ('type: "Pooling" pooling_param { pool: MAX kernel_size: 2 }',
+     "layer 'l': needs a 4-D (N,C,H,W) bottom, got shape (1, 4)"),
+    # BN's parameter blobs depend on which fork's BN it is
+    ('type: "BN"', "layer 'l': cannot tell which fork's BN this is"),
+])
+def test_an_error_of_a_declared_function_names_the_file(tmp_path, body, message):
+    path = tmp_path / "n.prototxt"
+    path.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 '
+                    'dim: 4 } } }\n'
+                    f'layer {{ name: "l" bottom: "x" top: "y" {body} }}\n')
+    with pytest.raises(NetError) as err:
+        keras_caffe.build_net(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert (err.value.layer, err.value.path) == ("l", str(path))
 
 
 def test_check_refuses_over_the_limit_naming_the_largest_layers():
@@ -136,4 +159,6 @@ def test_an_explicit_limit_and_a_commands_default(monkeypatch):
 
 def test_available_memory_is_a_positive_figure_here():
     found = memory.available_memory()
+    if os.path.exists("/proc/meminfo"):      # Linux: MemAvailable is always there
+        assert found is not None
     assert found is None or found > 0

@@ -11,34 +11,12 @@ import keras_caffe
 from tests.converters import caffe_ref
 from tests.converters.nets import write_blobs
 from tests.converters.test_forks import _interp
+from tests.layers.test_max_unpool import ref_max_mask, ref_unpool
 from tests.model.rcnn_nets import PSPNET, SEGNET
 
 
 def _close(actual, expected, rtol=1e-4, atol=1e-5):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
-
-
-def _unpool(x, mask, out_h, out_w):
-    n, c = x.shape[:2]
-    top = np.zeros((n, c, out_h * out_w), np.float32)
-    for a in range(n):
-        for b in range(c):
-            top[a, b, mask[a, b].astype(int).ravel()] = x[a, b].ravel()
-    return top.reshape(n, c, out_h, out_w)
-
-
-def _pool_mask(x):
-    """2 x 2 stride 2 MAX pooling (ceil mode) with Caffe's mask: the first maximum."""
-    n, c, h, w = x.shape
-    oh, ow = -(-(h - 2) // 2) + 1, -(-(w - 2) // 2) + 1
-    top, mask = np.zeros((n, c, oh, ow), np.float32), np.zeros((n, c, oh, ow), np.float32)
-    for i in range(oh):
-        for j in range(ow):
-            win = x[:, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
-            flat = win.reshape(n, c, -1)
-            rows, cols = np.divmod(flat.argmax(axis=2), win.shape[3])
-            top[:, :, i, j], mask[:, :, i, j] = flat.max(axis=2), (2 * i + rows) * w + 2 * j + cols
-    return top, mask
 
 
 def test_segnet_encoder_decoder():
@@ -53,16 +31,16 @@ def test_segnet_encoder_decoder():
         return np.maximum(y * scale + shift, 0)
 
     _close(out["conv1"], conv_bn_relu(x, "conv1"))
-    pool1, mask1 = _pool_mask(out["conv1"])
+    pool1, mask1 = ref_max_mask(out["conv1"], 2, 2, 0)
     _close(out["pool1"], pool1)
     np.testing.assert_array_equal(out["pool1_mask"], mask1)
     _close(out["conv2"], conv_bn_relu(out["pool1"], "conv2"))
-    pool2, mask2 = _pool_mask(out["conv2"])                    # 6 x 7 -> 3 x 4 (ceil mode)
+    pool2, mask2 = ref_max_mask(out["conv2"], 2, 2, 0)   # 6 x 7 -> 3 x 4 (ceil mode)
     np.testing.assert_array_equal(out["pool2_mask"], mask2)
     assert out["pool2_D"].shape == (2, 8, 6, 7)                # 3 * 2 by 4 * 2 - 1 (pad_out_w)
-    _close(out["pool2_D"], _unpool(out["pool2"], out["pool2_mask"], 6, 7))
+    _close(out["pool2_D"], ref_unpool(out["pool2"], out["pool2_mask"], 6, 7))
     _close(out["conv2_D"], conv_bn_relu(out["pool2_D"], "conv2_D"))
-    _close(out["pool1_D"], _unpool(out["conv2_D"], out["pool1_mask"], 12, 14))
+    _close(out["pool1_D"], ref_unpool(out["conv2_D"], out["pool1_mask"], 12, 14))
     scores = caffe_ref.conv2d(out["pool1_D"], *w["conv1_D"], pad=1)
     _close(out["prob"], caffe_ref.softmax(scores), atol=1e-6)
     assert [b.shape for b in w["conv1_bn"]] == [(1, 6, 1, 1)] * 2

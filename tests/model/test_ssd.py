@@ -32,7 +32,7 @@ def ssd():
     return keras_caffe.build_net(SSD_DEPLOY, seed=1)
 
 
-def test_ssd_deploy_detections_match_the_fork(ssd, tmp_path, monkeypatch, caplog):
+def test_ssd_deploy_detections_match_the_fork(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)   # save_output_param names ssd_results/main: nothing appears
     with caplog.at_level(logging.WARNING):
         cnet = keras_caffe.build_net(SSD_DEPLOY, seed=1)

@@ -1,8 +1,8 @@
 """``kill -9`` during training, then resume: the pieces shared by the crash test
-(``test_crash_resume.py``, two kills) and ``scripts/crash_resume.py`` (many).
+(``test_crash_resume.py``, three kills) and ``scripts/crash_resume.py`` (many).
 
-A tiny net whose snapshots take most of each iteration (an 80k-parameter InnerProduct,
-``snapshot: 1``, momentum history) is trained by ``keras-caffe train`` in a child process that
+A tiny net that snapshots every iteration (``snapshot: 1``: its 80k parameters and their
+momentum history) is trained by ``keras-caffe train`` in a child process that
 is killed with SIGKILL at a seeded moment: as soon as a temporary snapshot file appears (in
 the middle of a write), or after a random delay once training has begun.  The next run resumes
 from the newest ``.solverstate``; every file under a snapshot's final name must read back

@@ -12,7 +12,7 @@ import keras_caffe
 from keras_caffe import cli
 from keras_caffe.graph.labels import IndexCheck
 from tests.data.helpers import raw_datum, write_lmdb
-from tests.sentinel import tree_state
+from tests.sentinel import refused
 
 LMDB_NET = """
 name: "lmdb_net"
@@ -68,14 +68,8 @@ def _hdf5(tmp, labels, ignore=None):
 
 
 def _fails(tmp, capsys, argv) -> str:
-    before = tree_state(tmp)
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [l for l in err.splitlines() if ": error: " in l]
-    assert len(lines) == 1
-    assert tree_state(tmp) == before         # no snapshot, nothing else written
-    return lines[0].split(": error: ", 1)[1]
+    """Run ``keras-caffe ARGV``: one error, no snapshot, nothing else written; the message."""
+    return refused(argv, tmp, capsys)
 
 
 def test_an_lmdb_label_out_of_range_stops_training_naming_the_record(tmp_path, monkeypatch, capsys):

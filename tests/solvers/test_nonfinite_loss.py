@@ -47,7 +47,9 @@ def _setup(tmp):
     (tmp / "snap").mkdir()
 
 
-def _first_non_finite(log_path) -> tuple[int, float]:
+def _first_non_finite(log_path) -> tuple[int, float, int]:
+    """Iteration and lr of the first non-finite loss in a JSON-lines log, and how many
+    iterations the log has."""
     records = [json.loads(l) for l in log_path.read_text().splitlines() if '"lr"' in l]
     bad = [r for r in records if not np.isfinite(r["loss"])]
     return bad[0]["iteration"], bad[0]["lr"], len(records)

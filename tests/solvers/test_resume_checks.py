@@ -15,7 +15,7 @@ import keras_caffe
 from keras_caffe import cli
 from keras_caffe.proto import caffe_pb2
 from tests.model.test_train import _setup
-from tests.sentinel import tree_state
+from tests.sentinel import refused
 
 STATE = "snap/tiny_iter_10.solverstate"
 
@@ -59,14 +59,7 @@ def _write(state, path=STATE) -> None:
 def _resume_fails(work, capsys, snapshot=STATE, solver="solver.prototxt") -> str:
     """Resume; assert it fails with one message and trains nothing (no new file anywhere in
     the folder, nothing changed); return the message."""
-    before = tree_state(work)
-    assert cli.main(["train", "--solver", solver, "--snapshot", snapshot]) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert tree_state(work) == before
-    lines = [l for l in err.splitlines() if l.startswith("keras-caffe train: error: ")]
-    assert len(lines) == 1
-    return lines[0].removeprefix("keras-caffe train: error: ")
+    return refused(["train", "--solver", solver, "--snapshot", snapshot], work, capsys)
 
 
 def test_an_intact_state_resumes(work, capsys):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,12 +14,7 @@ from keras_caffe import cli
 from keras_caffe.solvers.snapshot import remove_stale_temporaries
 from tests.solvers.crash_harness import setup, train_args
 from tests.sentinel import tree_state
-
-
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+from tests.test_fileio import _dead_pid
 
 
 def _leftovers(folder):

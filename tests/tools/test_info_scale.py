@@ -43,4 +43,4 @@ def test_a_20k_layer_chain_is_read_resolved_and_described(tmp_path):
         f"{LAYERS - 1} layers, {9_999 * 148:,} parameters; outputs: c9998",
         "projected memory: 10.5 MiB (5.6 MiB of parameters, 4.9 MiB of activations at batch "
         "1); no memory limit"]
-    assert seconds < 60, seconds   # about 5 s on two cores
+    assert seconds < 60, seconds   # about 3 s on two cores

@@ -144,3 +144,23 @@ def test_a_non_utf8_byte_in_a_string_is_refused_with_line_and_column(tmp_path, m
     assert refused(["upgrade", "old.prototxt", "-o", "new.prototxt"], tmp_path, capsys) == (
         "old.prototxt:5:18: byte 0xE9 inside a string is not UTF-8 (Caffe's strings are UTF-8 "
         "text: save the file as UTF-8)")
+
+
+V2_DATA_TEXT = b"""name: "v2"
+layer { name: "d" type: "Data" top: "x" data_param { source: "db" scale: 2 batch_size: 1 } }
+layer { name: "w" type: "WindowData" top: "y" top: "l"
+  window_data_param { source: "w.txt" scale: 0.5 mirror: true batch_size: 1 } }
+"""
+
+
+def test_legacy_transform_fields_of_a_current_net_are_warned_of_but_windowdatas_scale(
+        tmp_path, caplog):
+    """Caffe moves data_param's scale/mean_file/crop_size/mirror into transform_param only in
+    V1 nets and ignores them in current ones (a warning each), but WindowData reads its own
+    window_data_param.scale: no warning for that one."""
+    (tmp_path / "old.prototxt").write_bytes(V2_DATA_TEXT)
+    with caplog.at_level("WARNING", logger="keras_caffe.proto.upgrade"):
+        upgrade_tool.upgrade_file(tmp_path / "old.prototxt", tmp_path / "new.prototxt")
+    warned = [r.getMessage().split(";")[0] for r in caplog.records]
+    assert warned == ["layer 'd' (Data) sets deprecated data_param.scale",
+                      "layer 'w' (WindowData) sets deprecated window_data_param.mirror"]

@@ -44,3 +44,25 @@ def test_the_python_api_raises_the_same_error():
         keras_caffe.build_net(NET.replace("FILLER", BAD["std_negative"][0]))
     assert str(err.value) == BAD["std_negative"][1]
     keras_caffe.build_net(NET.replace("FILLER", 'weight_filler { type: "uniform" min: 1 max: 1 }'))
+
+
+def test_a_type_declares_its_blobs_fillers_where_it_registers(monkeypatch):
+    from keras_caffe.graph import types
+    from keras_caffe.proto import caffe_pb2
+    from keras_caffe.weights.fillers import blob_fillers
+
+    monkeypatch.setattr(types, "_TYPES", dict(types._TYPES))
+    keras_caffe.register_converter(
+        "Gain", fillers=lambda layer, n: [caffe_pb2.FillerParameter(type="constant", value=3)])(
+        lambda ctx, x: x)
+    keras_caffe.register_converter("Plain")(lambda ctx, x: x)
+    gain, plain = caffe_pb2.LayerParameter(type="Gain"), caffe_pb2.LayerParameter(type="Plain")
+    assert [(f.type, f.value) for f in blob_fillers(gain, 2)] == [("constant", 3), ("constant", 0)]
+    assert [(f.type, f.value) for f in blob_fillers(plain, 1)] == [("constant", 0)]
+    scale = caffe_pb2.LayerParameter(type="Scale")          # Caffe's defaults: 1, then 0
+    assert [f.value for f in blob_fillers(scale, 2)] == [1.0, 0.0]
+    scale.scale_param.filler.type = "gaussian"
+    assert [f.type for f in blob_fillers(scale, 2)] == ["gaussian", "constant"]
+    psp = caffe_pb2.LayerParameter(type="BN")
+    psp.bn_param.frozen = True                             # PSPNet: variance starts at 1
+    assert [f.value for f in blob_fillers(psp, 4)[2:]] == [0.0, 1.0]

@@ -15,11 +15,16 @@ from ...graph.memory import format_size, memory_limit
 _H5PY_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
 
 
-def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
+def read_datasets(path: str, names: list[str], held: int = 0,
+                  limit: tuple | None = None) -> dict[str, np.ndarray]:
     """The datasets ``names`` of an HDF5 file as float32 arrays with one row count, as Caffe's
-    HDF5Data layer loads a file (it converts every dataset to float32)."""
+    HDF5Data layer loads a file (it converts every dataset to float32).  A caller reading
+    several files gives the bytes it holds already (``held``), counted with this file's
+    against the memory limit, and ``limit`` (``graph.memory.memory_limit()``, taken before
+    the first file: the memory available shrinks as they are read; by default taken now)."""
     import h5py
 
+    limit = limit or memory_limit()
     try:
         with h5py.File(path, "r") as f:
             missing = [t for t in names if t not in f]
@@ -27,7 +32,10 @@ def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
                 raise NetError(f"HDF5 file '{path}' has no dataset named {missing} (the "
                                f"datasets must be named after the tops {names}; it has "
                                f"{sorted(f.keys())})")
-            arrays = {t: _dataset(f[t], path, t) for t in names}
+            arrays = {}
+            for t in names:
+                arrays[t] = _dataset(f[t], path, t, held, limit)
+                held += arrays[t].nbytes
     except _H5PY_ERRORS as exc:
         reason = exc.args[0] if exc.args else exc
         raise NetError(f"cannot read HDF5 file '{path}': {reason} (a corrupt or truncated "
@@ -39,11 +47,12 @@ def read_datasets(path: str, names: list[str]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _dataset(item, path: str, name: str) -> np.ndarray:
+def _dataset(item, path: str, name: str, held: int, limit: tuple) -> np.ndarray:
     """One dataset as float32 with at least one axis (Caffe: numeric data, 1 to 32 axes),
-    checked before it is read: at most INT_MAX values (Caffe's blob bound), and no more
-    memory than the limit (``graph.memory.memory_limit``: ``--max-memory``, or a share of the
-    memory available) -- a small file may declare a dataset of terabytes."""
+    checked before it is read: at most INT_MAX values (Caffe's blob bound), and, with the
+    ``held`` bytes already read, no more memory than ``limit`` (``--max-memory``, or a share
+    of the memory available) -- a small file may declare a dataset of terabytes, and a list
+    may name a big file many times."""
     import h5py
 
     if not isinstance(item, h5py.Dataset):
@@ -57,14 +66,15 @@ def _dataset(item, path: str, name: str) -> np.ndarray:
     check_blob(item.shape, f"HDF5 file '{path}': dataset '{name}'")
     count = math.prod(item.shape)
     needed = count * (4 if item.dtype == np.float32 else 4 + item.dtype.itemsize)
-    limit, how = memory_limit()
-    if limit and needed > limit:
+    limit, how = limit
+    if limit and held + needed > limit:
+        besides = f" besides the {format_size(held)} of the datasets read before" if held else ""
         raise MemoryLimitError(f"HDF5 file '{path}': dataset '{name}' of shape {item.shape} "
-                               f"would take {format_size(needed)} to read as float32, over "
-                               f"the memory limit of {format_size(limit)} ({how}); Caffe's "
-                               "HDF5Data holds whole files in memory: split the file into "
-                               "smaller ones, or give --max-memory SIZE (max_memory=; 0 for "
-                               "no limit)", needed=needed, limit=limit)
+                               f"would take {format_size(needed)} to read as float32{besides}, "
+                               f"over the memory limit of {format_size(limit)} ({how}); "
+                               "Caffe's HDF5Data holds whole files in memory: split the file "
+                               "into smaller ones, or give --max-memory SIZE (max_memory=; 0 "
+                               "for no limit)", needed=held + needed, limit=limit)
     return np.asarray(item[...], np.float32)
 
 

@@ -154,7 +154,7 @@ class _Parser:
             if count < 0:
                 raise NetError(f"{self.path}:{line}: the number of windows is {count}")
             rows.append(self._windows(record, count, line, blocks))
-        windows = np.concatenate(rows) if rows else np.zeros((0, 8))
+        windows = np.concatenate(rows)   # (the loop reads one record at least)
         return self._split(windows, images, image_lines, channels, channels_line, blocks,
                            fg_threshold, bg_threshold)
 

@@ -3,8 +3,9 @@ package declares the types (``graph.types``) with their source classes."""
 
 from . import input_layer, python_data, unread  # noqa: F401  (declare Input, Python data
 #                                                    layers and the unread types)
-from .base import (BatchSource, PipelineSource, batch_shapes, data_layer, default_seed,
-                   next_batches, next_feeds, open_sources, source_for, watch_indices)
+from .base import (BatchSource, PipelineSource, SeededSource, batch_shapes, data_layer,
+                   default_seed, next_batches, next_feeds, open_sources, source_for,
+                   watch_indices)
 from .data import DataSource
 from .dummy_data import DummyDataSource, dummy_shapes
 from .hdf5_data import HDF5Source
@@ -12,7 +13,7 @@ from .image_data import ImageDataSource
 from .memory_data import MemoryDataSource
 from .window_data import WindowDataSource
 
-__all__ = ["BatchSource", "PipelineSource", "DataSource", "ImageDataSource", "HDF5Source",
-           "MemoryDataSource", "DummyDataSource", "WindowDataSource", "source_for",
-           "open_sources", "batch_shapes", "next_batches", "next_feeds", "data_layer", "default_seed",
-           "dummy_shapes", "watch_indices"]
+__all__ = ["BatchSource", "SeededSource", "PipelineSource", "DataSource", "ImageDataSource",
+           "HDF5Source", "MemoryDataSource", "DummyDataSource", "WindowDataSource", "source_for",
+           "open_sources", "batch_shapes", "next_batches", "next_feeds", "data_layer",
+           "default_seed", "dummy_shapes", "watch_indices"]

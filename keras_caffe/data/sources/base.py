@@ -21,6 +21,7 @@ from ...errors import LabelError, NetError, layer_named
 from ...graph import layout, types
 from ...graph.labels import IndexCheck
 
+
 class BatchSource(abc.ABC):
     """One data layer's stream of batches."""
 
@@ -101,7 +102,23 @@ def default_seed(seed) -> int:
     return int(seed)
 
 
-class PipelineSource(BatchSource):
+class SeededSource(BatchSource):
+    """A source whose stream is drawn from ``seed`` (:func:`default_seed`), which its
+    ``state()`` records and ``restore()`` takes back, so that a resume replays the stream."""
+
+    def __init__(self, tops, batch_size, seed, layer: str | None = None):
+        super().__init__(tops, batch_size, layer)
+        self.seed = default_seed(seed)
+
+    def state(self) -> dict:
+        return {"batches_read": self.batches_read, "seed": self.seed}
+
+    def restore(self, state: dict) -> None:
+        self.seed = int(state.get("seed", self.seed))
+        self.seek(int(state["batches_read"]))
+
+
+class PipelineSource(SeededSource):
     """Batches pulled from a ``tf.data`` pipeline that starts at ``self.batches_read``.
 
     Two pipelines read the same stream: Caffe's float32 NCHW batches (:meth:`next_batch`),
@@ -114,8 +131,7 @@ class PipelineSource(BatchSource):
     defer: bool | None = None
 
     def __init__(self, tops, batch_size, seed, layer):
-        super().__init__(tops, batch_size, layer)
-        self.seed = default_seed(seed)
+        super().__init__(tops, batch_size, seed, layer)
         self._datasets = {}
         self._iterator = None
         self._mode = None
@@ -127,9 +143,9 @@ class PipelineSource(BatchSource):
             atexit.register(_stop_all)
             _LIVE.hooked = True
 
-    def _make_dataset(self, layout: str, deferred: bool):
-        """The pipeline (see ``lmdb_dataset``); it starts at ``self._start.value`` whenever
-        an iterator starts."""
+    def _make_dataset(self, layout: str, deferred: bool, batch_size: int, start):
+        """The pipeline of ``batch_size`` batches (see ``lmdb_dataset``); it starts at batch
+        ``start`` (an int, or a callable read whenever an iterator starts)."""
         raise NotImplementedError
 
     def _diagnose(self, batch: int, exc) -> Exception:
@@ -143,7 +159,7 @@ class PipelineSource(BatchSource):
         import tensorflow as tf
 
         if mode not in self._datasets:
-            self._datasets[mode] = self._make_dataset(*mode)
+            self._datasets[mode] = self._make_dataset(*mode, self.batch_size, self._start)
         if self._iterator is None or self._mode != mode:
             self._start.value = self.batches_read
             self._iterator, self._mode = iter(self._datasets[mode]), mode
@@ -167,19 +183,14 @@ class PipelineSource(BatchSource):
         before any batch is read."""
         import tensorflow as tf
 
-        batch_size, start = self.batch_size, self._start
-        self.batch_size, self._start = 1, _Start()   # one-item batches from item 0
+        if _FIRST_ITEM not in self._datasets:   # one-item batches from item 0
+            self._datasets[_FIRST_ITEM] = self._make_dataset("NCHW", False, 1, 0)
         try:
-            if _FIRST_ITEM not in self._datasets:
-                self._datasets[_FIRST_ITEM] = self._make_dataset("NCHW", False)
-            try:
-                first = next(iter(self._datasets[_FIRST_ITEM]))
-            except (tf.errors.OpError, UnicodeDecodeError) as exc:   # as in _next
-                raise self._diagnose(0, exc) from None
-        finally:
-            self.batch_size, self._start = batch_size, start
+            first = next(iter(self._datasets[_FIRST_ITEM]))
+        except (tf.errors.OpError, UnicodeDecodeError) as exc:   # as in _next
+            raise self._diagnose(0, exc) from None
         first = first if isinstance(first, tuple) else (first,)
-        return {t: (batch_size,) + tuple(v.shape[1:]) for t, v in zip(self.tops, first)}
+        return {t: (self.batch_size,) + tuple(v.shape[1:]) for t, v in zip(self.tops, first)}
 
     def next_feeds(self) -> dict:
         import tensorflow as tf
@@ -196,18 +207,15 @@ class PipelineSource(BatchSource):
         self.batches_read = int(batches_read)
         self._iterator = None
 
-    def state(self) -> dict:
-        return {"batches_read": self.batches_read, "seed": self.seed}
-
     def restore(self, state: dict) -> None:
-        if "seed" in state and int(state["seed"]) != self.seed:
-            self.seed = int(state["seed"])
+        seed = self.seed
+        super().restore(state)
+        if self.seed != seed:   # another stream: its pipelines are made again
             self._reseed()
             self._datasets = {}
-        self.seek(int(state["batches_read"]))
 
     def _reseed(self):
-        pass
+        """Remake what was drawn from the seed (the pipelines are remade anyway)."""
 
     def close(self) -> None:
         """Stop reading ahead (the source can still seek and read again)."""
@@ -271,8 +279,6 @@ def python_error(exc) -> str | None:
     if isinstance(cls, type) and issubclass(cls, errors.CaffeError):
         return found.group(2).strip()
     return None
-
-
 
 
 def source_for(node, phase: int, seed: int | None = None,

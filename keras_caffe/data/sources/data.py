@@ -49,11 +49,10 @@ class DataSource(PipelineSource):
     def _reseed(self):
         self.transformer = DataTransformer(self.param, self.phase, self.seed)
 
-    def _make_dataset(self, layout, deferred):
+    def _make_dataset(self, layout, deferred, batch_size, start):
         try:   # the first record, read here for the items' format, names itself and the layer
-            return db_dataset(self.db, self.batch_size, self.transformer,
-                              start_batch=self._start, labels=len(self.tops) == 2,
-                              layout=layout, deferred=deferred)
+            return db_dataset(self.db, batch_size, self.transformer, start_batch=start,
+                              labels=len(self.tops) == 2, layout=layout, deferred=deferred)
         except CaffeError as err:
             if isinstance(err, NetError) and err.layer is not None:
                 raise

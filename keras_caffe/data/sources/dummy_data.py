@@ -8,7 +8,7 @@ from ...errors import NetError
 from ...graph.shapes import blob_shape
 from ...proto import caffe_pb2
 from ...weights.fillers import fill
-from .base import BatchSource, data_layer, default_seed
+from .base import SeededSource, data_layer
 
 
 def _dummy_data_shape(layer, bottoms):
@@ -16,14 +16,14 @@ def _dummy_data_shape(layer, bottoms):
 
 
 @data_layer("DummyData", tops=(1, None), shape=_dummy_data_shape)
-class DummyDataSource(BatchSource):
+class DummyDataSource(SeededSource):
     """Caffe's ``DummyData`` layer: each top filled by its filler; constant tops never
     change, random ones are drawn anew for each batch (from ``seed`` and the batch index)."""
 
     def __init__(self, tops, shapes, fillers=None, seed=None, layer: str | None = None):
         if not shapes:
             raise NetError("DummyData needs at least one shape", layer=layer)
-        super().__init__(tops, shapes[0][0] if shapes[0] else 1, layer)
+        super().__init__(tops, shapes[0][0] if shapes[0] else 1, seed, layer)
         n = len(self.tops)
         if len(shapes) not in (1, n):
             raise NetError(f"DummyData needs 1 or {n} shapes, got {len(shapes)}", layer=layer)
@@ -36,7 +36,6 @@ class DummyDataSource(BatchSource):
         self.shapes_ = [tuple(int(d) for d in shapes[i if len(shapes) > 1 else 0])
                         for i in range(n)]
         self.fillers = [fillers[i if len(fillers) > 1 else 0] for i in range(n)]
-        self.seed = default_seed(seed)
         self._constant = {}
         self.constant_tops = frozenset(t for t, f in zip(self.tops, self.fillers)
                                        if f.type == "constant")
@@ -68,13 +67,6 @@ class DummyDataSource(BatchSource):
 
     def describe_item(self, batch, item):
         return f"its filler (item {item} of batch {batch}; check the dummy_data_param filler)"
-
-    def state(self):
-        return {"batches_read": self.batches_read, "seed": self.seed}
-
-    def restore(self, state):
-        self.seed = int(state.get("seed", self.seed))
-        self.seek(int(state["batches_read"]))
 
 
 def _filler(f) -> caffe_pb2.FillerParameter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import NetError, layer_named
+from ...graph.memory import memory_limit
 from ..formats.hdf5 import read_datasets, same_items
 from ..formats.lists import file_list
 from .base import BatchSource, data_layer
@@ -32,7 +33,10 @@ class HDF5Source(BatchSource):
         self.rng = np.random.default_rng(seed)
         with layer_named(layer):
             self.files = file_list(list_path)
-            self.data = [read_datasets(path, tops) for path in self.files]  # per file
+            self.data, held, limit = [], 0, memory_limit()   # per file; all within the limit
+            for path in self.files:
+                self.data.append(read_datasets(path, tops, held, limit))
+                held += sum(a.nbytes for a in self.data[-1].values())
             same_items(self.files, self.data, f"'{list_path}'")
         self.total = sum(len(d[tops[0]]) for d in self.data)
         if self.total == 0:

@@ -55,12 +55,12 @@ class ImageDataSource(PipelineSource):
         p = layer.image_data_param
         return (p.new_height, p.new_width) if p.new_height or p.new_width else None
 
-    def _make_dataset(self, layout, deferred):
+    def _make_dataset(self, layout, deferred, batch_size, start):
         p = self.param
         return image_data_dataset(
-            p.source, self.batch_size, p.root_folder, p.new_height, p.new_width, p.is_color,
+            p.source, batch_size, p.root_folder, p.new_height, p.new_width, p.is_color,
             p.shuffle, p.rand_skip, self.transform, self.phase, self.seed,
-            start_batch=self._start, labels=len(self.tops) == 2, layer=self.layer,
+            start_batch=start, labels=len(self.tops) == 2, layer=self.layer,
             layout=layout, deferred=deferred)
 
     def describe_item(self, batch, item):

@@ -30,7 +30,7 @@ from ..formats.datum import decode_image_numpy
 from ..formats.windows import IMAGE, LABEL, X1, Y2, read_window_file
 from ..transform import DataTransformer, as_transform_param
 from ..window_crop import crop_window, window_geometry, write_window
-from .base import BatchSource, data_layer, default_seed
+from .base import SeededSource, data_layer
 
 log = logging.getLogger("keras_caffe.data")
 
@@ -46,7 +46,7 @@ def _window_data_shape(layer, bottoms):
 
 
 @data_layer("WindowData", tops=2, shape=_window_data_shape)
-class WindowDataSource(BatchSource):
+class WindowDataSource(SeededSource):
     """Caffe's ``WindowData`` layer (see the module docstring)."""
 
     def __init__(self, param: caffe_pb2.WindowDataParameter, transform=None,
@@ -54,9 +54,8 @@ class WindowDataSource(BatchSource):
         if len(tops) != 2:
             raise NetError(f"a WindowData layer has exactly 2 tops (data, label), got "
                            f"{list(tops)}", layer=layer)
-        super().__init__(tops, param.batch_size, layer)
+        super().__init__(tops, param.batch_size, seed, layer)
         self.param = param
-        self.seed = default_seed(seed)
         self._rng = None            # the prefetch generator, at self.batches_read
         self._picks = (-1, None)    # (batch, its window rows) of the last batch read
         self._pool = None
@@ -188,9 +187,11 @@ class WindowDataSource(BatchSource):
             left -= take
         return rng
 
-    def _choose(self, draws: np.ndarray):
-        """The window rows and mirror flags of one batch from its draws (Caffe's order:
-        background items first, each item's window draw followed by its mirror draw)."""
+    def _choose(self, rng: np.random.RandomState):
+        """The window rows and mirror flags of the batch whose draws ``rng`` gives next
+        (Caffe's order: background items first, each item's window draw followed by its
+        mirror draw)."""
+        draws = rng.randint(0, 2**32, size=self.draws_per_batch, dtype=np.uint32)
         step = 2 if self.mirror else 1
         picks = draws[0::step].astype(np.int64)
         flips = (draws[1::step] % 2).astype(bool) if self.mirror else \
@@ -204,8 +205,7 @@ class WindowDataSource(BatchSource):
     def next_batch(self) -> dict[str, np.ndarray]:
         if self._rng is None:
             self._rng = self._generator(self.batches_read)
-        draws = self._rng.randint(0, 2**32, size=self.draws_per_batch, dtype=np.uint32)
-        rows, flips = self._choose(draws)
+        rows, flips = self._choose(self._rng)
         batch = self.batches_read
         self.batches_read += 1
         self._picks = (batch, rows)
@@ -241,26 +241,14 @@ class WindowDataSource(BatchSource):
                 self.tops[1]: (self.batch_size,)}
 
     def describe_item(self, batch: int, item: int) -> str:
-        if self._picks[0] == batch:
-            rows = self._picks[1]
-        else:
-            rng = self._generator(batch)
-            rows, _ = self._choose(rng.randint(0, 2**32, size=self.draws_per_batch,
-                                               dtype=np.uint32))
+        rows = self._picks[1] if self._picks[0] == batch else \
+            self._choose(self._generator(batch))[0]
         return f"the window at {self.windows.where(rows[item])}"
 
     # ------------------------------------------------------------------ position
     def seek(self, batches_read: int) -> None:
         self.batches_read = int(batches_read)
         self._rng = None
-
-    def state(self) -> dict:
-        return {"batches_read": self.batches_read, "seed": self.seed}
-
-    def restore(self, state: dict) -> None:
-        if "seed" in state:
-            self.seed = int(state["seed"])
-        self.seek(int(state["batches_read"]))
 
     def close(self) -> None:
         if self._pool is not None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from keras_caffe.data.formats.hdf5 import read_datasets
+from keras_caffe.data.sources import HDF5Source
 from keras_caffe.errors import MemoryLimitError, NetError
 from keras_caffe.graph import memory
 from tests.sentinel import refused, tree_state
@@ -88,3 +89,23 @@ def test_a_dataset_over_the_memory_limit_is_refused_unread(tmp_path):
         f"HDF5 file '{tmp_path / 'big.h5'}': dataset 'data' of shape (67108864, 4) would take "
         "1.0 GiB to read as float32, over the memory limit of 256.0 MiB (--max-memory / "
         "max_memory); ")
+
+
+def test_the_memory_limit_bounds_every_file_of_a_list_together(tmp_path, monkeypatch):
+    """The source holds every file of its list: a file named again and again adds up, and is
+    refused at the one that would pass the limit (each alone is well under it)."""
+    monkeypatch.chdir(tmp_path)
+    with h5py.File("a.h5", "w") as f:
+        f["data"] = np.zeros((2**16, 1), np.float32)   # 256 KiB
+        f["label"] = np.zeros(2**16, np.float32)       # 256 KiB
+    (tmp_path / "list.txt").write_text("a.h5\n" * 5)
+    with memory.default_limit("2M"):
+        with pytest.raises(MemoryLimitError) as err:
+            HDF5Source("list.txt", ["data", "label"], 2)
+        (tmp_path / "list.txt").write_text("a.h5\n" * 4)
+        assert HDF5Source("list.txt", ["data", "label"], 2).total == 4 * 2**16   # 2 MiB
+    assert (err.value.needed, err.value.limit) == (2**21 + 2**18, 2**21)
+    assert str(err.value).startswith(
+        "HDF5 file 'a.h5': dataset 'data' of shape (65536, 1) would take 256.0 KiB "
+        "to read as float32 besides the 2.0 MiB of the datasets read before, over the memory "
+        "limit of 2.0 MiB (--max-memory / max_memory); ")
