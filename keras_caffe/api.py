@@ -25,15 +25,20 @@ from .proto import binary, caffe_pb2, text, upgrade
 _NET_ATTR = "_keras_caffe_net"
 
 
-def read_net(net) -> caffe_pb2.NetParameter:
-    """A net prototxt (path, text, or NetParameter) parsed and upgraded to today's format."""
+def read_net(net, *, ignore_unknown_fields: bool | None = None) -> caffe_pb2.NetParameter:
+    """A net prototxt (path, text, or NetParameter) parsed and upgraded to today's format.
+
+    A field our schema lacks is a PrototxtError naming it, its layer, file:line:column and
+    the forks that define it; ``ignore_unknown_fields=True`` skips those that change nothing
+    a forward pass computes, with one warning each (None: as
+    :func:`keras_caffe.proto.text.ignoring_unknown_fields` says, else False)."""
     path = None
     if isinstance(net, caffe_pb2.NetParameter):
         param = caffe_pb2.NetParameter()
         param.CopyFrom(net)
     else:
         path = text.source_path(net)
-        param = text.read_net(net)
+        param = text.read_net(net, ignore_unknown_fields=ignore_unknown_fields)
     return upgrade.upgrade_net(param, path=path)
 
 
@@ -42,15 +47,16 @@ def read_weights(path) -> list:
     return binary.read_weights(os.fspath(path))
 
 
-def resolve_net(net, phase="test", stages=(), level=None, path=None) -> NetGraph:
+def resolve_net(net, phase="test", stages=(), level=None, path=None, *,
+                ignore_unknown_fields: bool | None = None) -> NetGraph:
     """Read, upgrade, keep the layers of a phase, and resolve blobs into a graph (a graph
     already resolved is returned as it is).  ``path`` names the file a NetParameter was read
-    from, for messages."""
+    from, for messages; ``ignore_unknown_fields`` as for :func:`read_net`."""
     if isinstance(net, NetGraph):
         return net
     if path is None and not isinstance(net, caffe_pb2.NetParameter):
         path = text.source_path(net)
-    param = read_net(net)
+    param = read_net(net, ignore_unknown_fields=ignore_unknown_fields)
     state = make_state(param, phase, stages, level)
     return resolve(filter_net(param, state), path=path)
 
@@ -63,7 +69,8 @@ def build_net(net, weights=None, phase=None, input_layout="NHWC", *, stages=(), 
               input_shapes: Mapping[str, tuple] | None = None, free_spatial="auto",
               seed: int | None = 0, share_with: CaffeNet | None = None,
               allow_python_layers: bool = False, precision: str | None = None,
-              allow_missing: bool = False, max_memory=None) -> CaffeNet:
+              allow_missing: bool = False, max_memory=None,
+              ignore_unknown_fields: bool | None = None) -> CaffeNet:
     """Like :func:`load_model` but returns the :class:`CaffeNet` (model + Caffe facts).
 
     ``net`` is a prototxt (path or text), a NetParameter, or a graph from :func:`resolve_net`
@@ -75,8 +82,10 @@ def build_net(net, weights=None, phase=None, input_layout="NHWC", *, stages=(), 
     and lacked is ``cnet.weights_report``).  A net whose parameters and activations are
     projected over ``max_memory`` is refused before anything is allocated (a
     MemoryLimitError naming the largest layers): bytes or a size such as ``"8G"``, 0 for no
-    limit, None (default) for 80% of the memory available now."""
-    graph = resolve_net(net, "test" if phase is None else phase, stages, level)
+    limit, None (default) for 80% of the memory available now.  ``ignore_unknown_fields``:
+    see :func:`read_net`."""
+    graph = resolve_net(net, "test" if phase is None else phase, stages, level,
+                        ignore_unknown_fields=ignore_unknown_fields)
     pool = share_with.layer_pool if share_with is not None else None
     cnet = build(graph, _phase(graph, phase), input_shapes=input_shapes, input_layout=input_layout,
                  free_spatial=free_spatial, seed=seed, layer_pool=pool,
@@ -104,7 +113,9 @@ def load_model(net, weights=None, phase=None, input_layout="NHWC", **kwargs) -> 
     they are NHWC.  Keyword arguments: ``stages``, ``level``, ``input_shapes``,
     ``free_spatial``, ``seed``, ``allow_missing`` (see :func:`build_net`: weights that lack
     some of the net's parameter layers are refused unless ``allow_missing=True``),
-    ``max_memory`` (the memory limit the net is projected against before it is built).
+    ``max_memory`` (the memory limit the net is projected against before it is built),
+    ``ignore_unknown_fields`` (skip fork fields that change nothing at inference, warning
+    about each; see :func:`read_net`).
     """
     return build_net(net, weights, phase, input_layout, **kwargs).model
 
@@ -176,7 +187,8 @@ def open_net(net, weights=None, phase=None, *, stages=(), level=None, data: bool
     shapes the prototxt leaves open.
     ``batch`` replaces every batch size; ``path`` names the file a NetParameter came from.
     Other keywords go to :func:`build_net`."""
-    graph = resolve_net(net, "test" if phase is None else phase, stages, level, path)
+    graph = resolve_net(net, "test" if phase is None else phase, stages, level, path,
+                        ignore_unknown_fields=build_kwargs.get("ignore_unknown_fields"))
     phase_id = _phase(graph, phase)
     sources: dict[str, BatchSource] = {}
     read = None
@@ -251,7 +263,8 @@ def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,
     cnet = net if isinstance(net, CaffeNet) else None
     if cnet is None:
         graph = resolve_net(net, "test" if phase is None else phase, kwargs.pop("stages", ()),
-                            kwargs.pop("level", None))
+                            kwargs.pop("level", None),
+                            ignore_unknown_fields=kwargs.get("ignore_unknown_fields"))
         _check_inputs([t.name for n in graph.input_layers for t in n.tops], inputs)
         cnet = open_net(graph, weights, phase, input_shapes={k: np.shape(v) for k, v in
                                                              inputs.items()}, **kwargs).cnet

@@ -31,3 +31,19 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = 'python -m pip install -e ".[test]" && python -m pytest'
     assert command in readme and command in ci
+
+
+def test_forks_table_names_every_fork_type():
+    """Each type declared with a fork origin has a row in the README's forks table, and the
+    table names no type that is not declared (a fork type added or renamed shows here)."""
+    import keras_caffe  # noqa: F401  (declares the types)
+    from keras_caffe.graph import types
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- forks:begin -->", 1)[1].split("<!-- forks:end -->", 1)[0]
+    cells = [row.split("|")[2] for row in table.strip().splitlines()[2:]]
+    cells = [re.sub(r"\([^)]*\)", "", cell) for cell in cells]   # notes in brackets
+    named = {t.strip().split(" ")[0] for cell in cells for t in cell.split(",")} - {""}
+    forks = {s.name for s in types.declared() if s.origin not in (types.BVLC, types.USER)}
+    assert forks and forks <= named, sorted(forks - named)
+    assert named <= {s.name for s in types.declared()}, sorted(named - forks)

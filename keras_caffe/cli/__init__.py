@@ -11,10 +11,11 @@ import sys
 
 from ..errors import CaffeError
 from ..graph.memory import default_limit
+from ..proto.text import ignoring_unknown_fields
 from . import (classify, compute_image_mean, convert, convert_imageset, demo, draw,
                dump_reference, export, extract_features, forward, info, plot_filters, plot_log,
                python, serve, test, time, train, upgrade, verify, zoo)
-from .options import UsageError
+from .options import UsageError, add_ignore_unknown_fields
 
 # In the order ``keras-caffe --help`` lists them.
 COMMANDS = (forward, convert, info, draw, verify, dump_reference, upgrade, convert_imageset,
@@ -29,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     for command in COMMANDS:
         command.add_parser(sub)
+    # Any command may read a prototxt (``demo``/``serve`` the bundled net, ``python`` its
+    # script's nets and solvers): one option skips other forks' fields everywhere.
+    for command_parser in {id(p): p for p in sub.choices.values()}.values():
+        add_ignore_unknown_fields(command_parser)
     return parser
 
 
@@ -37,12 +42,14 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # as given (train --workers)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.command:
         args = parser.parse_args(["demo"])
     try:
-        with default_limit(getattr(args, "max_memory", None)):
+        with default_limit(getattr(args, "max_memory", None)), \
+                ignoring_unknown_fields(getattr(args, "ignore_unknown_fields", None) or None):
             return args.func(args)
     except UsageError as exc:
         print(f"keras-caffe {args.command}: {exc}", file=sys.stderr)

@@ -46,6 +46,16 @@ def add_max_memory(p) -> None:
                         "available)")
 
 
+def add_ignore_unknown_fields(p) -> None:
+    """``--ignore-unknown-fields``: skip the fields of other Caffe forks that change nothing
+    a forward pass computes, with a warning each (``cli.main`` applies it to every prototxt
+    the command reads, a ``keras-caffe python`` script's nets and solvers included)."""
+    p.add_argument("--ignore-unknown-fields", action="store_true",
+                   help="skip prototxt fields that Caffe lacks but other forks define, where "
+                        "they change nothing at inference (a warning names each); fields that "
+                        "change what a layer computes stay errors")
+
+
 def _size(text: str) -> int:
     try:
         return parse_size(text)

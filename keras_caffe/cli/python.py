@@ -1,7 +1,9 @@
 """``keras-caffe python SCRIPT [ARGS]``: run a pycaffe script unchanged, with ``import caffe``
 resolving to ``keras_caffe.pycaffe``.  ``--output-dir``, ``--allow-outside-writes`` and
-``--overwrite`` (before SCRIPT) say where its nets' HDF5Output layers may write, and
-``--max-memory`` the limit each of its nets is projected against."""
+``--overwrite`` (before SCRIPT) say where its nets' HDF5Output layers may write,
+``--max-memory`` the limit each of its nets is projected against, and
+``--ignore-unknown-fields`` (as for every command) that its nets and solvers skip other
+forks' harmless fields."""
 
 from __future__ import annotations
 

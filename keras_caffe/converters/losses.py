@@ -54,8 +54,22 @@ def softmax_with_loss(ctx, scores, labels):
                         "('loss_weight must be unspecified or specified once per top blob')")
     layer = CaffeSoftmaxWithLoss(axis=ctx.param.softmax_param.axis,
                                  ignore_label=ignore_label(ctx.param),
-                                 normalization=normalization(ctx.param, "valid"), name=ctx.keras_name)
+                                 normalization=normalization(ctx.param, "valid"),
+                                 class_weights=_class_weights(ctx), name=ctx.keras_name)
     return ctx.add(layer)(caffe_ordered(ctx, [scores, labels]))
+
+
+def _class_weights(ctx):
+    """SegNet's ``weight_by_label_freqs``: one ``class_weighting`` per class (its check)."""
+    p = ctx.param.loss_param
+    if not p.weight_by_label_freqs:
+        return None
+    shape, axis = ctx.bottom_shapes[0], ctx.param.softmax_param.axis
+    classes = shape[axis] if -len(shape) <= axis < len(shape) else None
+    if classes is not None and len(p.class_weighting) != classes:
+        raise ctx.error(f"weight_by_label_freqs needs one class_weighting per class: "
+                        f"{len(p.class_weighting)} for {classes} classes (SegNet's check)")
+    return list(p.class_weighting)
 
 
 @register("SigmoidCrossEntropyLoss", bottoms=2, shape=_loss_shape, loss=True, labels=(1,))

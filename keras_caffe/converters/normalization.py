@@ -98,25 +98,36 @@ def _bn_fillers(layer, n_blobs):
             constant_filler(1.0 if p.frozen else 0.0)]
 
 
-@register("BN", tops=(1, 3), shape=same, params=_bn_params, float32=True, fillers=_bn_fillers,
-          origin="SegNet / PSPNet forks")
+def _bn_shape(layer, bottoms):
+    """The bottom's shape; SegNet's second and third tops (batch mean, variance) are
+    1 x C x 1 x 1."""
+    channels = bottoms[0][1] if len(bottoms[0]) > 1 else None
+    return [tuple(bottoms[0])] + [(1, channels, 1, 1)] * (len(layer.top) - 1)
+
+
+@register("BN", tops=(1, 3), shape=_bn_shape, params=_bn_params, float32=True,
+          fillers=_bn_fillers, origin="SegNet / PSPNet forks")
 def bn(ctx, x):
     p = ctx.param.bn_param
     variant = bn_variant(ctx.param)
-    if len(ctx.node.tops) > 1:
-        raise ctx.error("SegNet's batch mean and variance tops (a second and third top) are "
-                        "not supported")
+    stats = len(ctx.node.tops) > 1
+    if stats and (variant != "segnet" or p.bn_mode == caffe_pb2.BNParameter.INFERENCE):
+        raise ctx.error("a second and third top (the batch mean and variance) come from "
+                        "SegNet's BN in LEARN mode only (its INFERENCE mode leaves them "
+                        "unwritten; PSPNet's BN has one top)")
     if not 2 <= ctx.rank(0) <= 4:
         raise ctx.error(f"BN reads its bottom as num, channels, height, width: it needs 2 to 4 "
                         f"axes, got shape {ctx.bottom_shapes[0]}")
     if variant == "segnet":
         mode = "inference" if p.bn_mode == caffe_pb2.BNParameter.INFERENCE else "learn"
         layer = CaffeBN("segnet", axis=ctx.axis(1), mode=mode, epsilon=SEGNET_BN_EPS,
+                        stats_axis=layout.internal_axis(1, 4) if stats else None,
                         name=ctx.keras_name)
     else:
         layer = CaffeBN("pspnet", axis=ctx.axis(1), epsilon=p.eps, momentum=p.momentum,
                         frozen=p.frozen, name=ctx.keras_name)
-    return ctx.add(layer, holds_params=True, layouts=(CHANNEL_VECTOR,) * 4)(x)
+    out = ctx.add(layer, holds_params=True, layouts=(CHANNEL_VECTOR,) * 4)(x)
+    return out[:len(ctx.node.tops)] if stats else out
 
 
 def _param_axes(ctx, axis: int, num_axes: int) -> tuple[int, ...]:

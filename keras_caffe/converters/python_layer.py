@@ -18,7 +18,7 @@ import inspect
 
 from ..graph import layout
 from ..layers.python_layer import (CaffePythonLayer, is_caffe_layer_class,
-                                   python_layer_factory, start_layer)
+                                   python_layer_bound, python_layer_factory, start_layer)
 from .registry import register
 from .shape import caffe_ordered
 
@@ -27,8 +27,14 @@ def _data_if_bottomless(layer) -> str | None:
     return None if len(layer.bottom) else "data"
 
 
+def _registered_most(layer, bottoms, phase):
+    """What a registered Python layer's ``most`` says its tops reach (None without one)."""
+    bound = python_layer_bound(layer.python_param)
+    return None if bound is None else bound(layer.python_param.param_str, phase, bottoms)
+
+
 @register("Python", bottoms=(0, None), tops=(0, None), free_spatial=False,
-          source=_data_if_bottomless)
+          source=_data_if_bottomless, most=_registered_most)
 def python_layer(ctx, *xs):
     p = ctx.param.python_param
     try:

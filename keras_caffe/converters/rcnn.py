@@ -115,8 +115,26 @@ def _proposal_shape(layer, bottoms):
     return [(1, 5), (1, 1)][:max(1, len(layer.top))]
 
 
+def most_proposals(scores, pre_nms_top_n: int, post_nms_top_n: int, anchors: int):
+    """The most ROIs py-faster-rcnn's algorithm can return: ``post_nms_top_n``, fewer when
+    ``pre_nms_top_n`` or the anchors of a ``scores`` map of known size are fewer (a count
+    <= 0 cuts nothing); None when nothing bounds it."""
+    cells = scores[2] * scores[3] * anchors if None not in tuple(scores)[2:4] else None
+    limits = [n for n in (pre_nms_top_n, post_nms_top_n) if n > 0]
+    limits += [cells] if cells is not None else []
+    return min(limits) if limits else None
+
+
+def _proposal_most(layer, bottoms, phase):
+    """The tops at the most rows they can hold (the memory projection's count)."""
+    s = proposal_settings(layer)
+    rows = most_proposals(bottoms[0], s["pre_nms_top_n"], s["post_nms_top_n"],
+                          len(s["ratios"]) * len(s["scales"]))
+    return [(rows, 5), (rows, 1)][:max(1, len(layer.top))] if rows else None
+
+
 @register("Proposal", bottoms=3, tops=(1, 2), shape=_proposal_shape, float32=True,
-          origin="OpenCV / Faster R-CNN ports")
+          origin="OpenCV / Faster R-CNN ports", most=_proposal_most)
 def proposal(ctx, scores, deltas, info):
     """py-faster-rcnn's algorithm with ``proposal_param``'s settings (OpenCV's own layer
     approximates it: no min_size filter, SSD-style decoding, zero-padded rows)."""
@@ -166,4 +184,13 @@ def proposal_layer(param_str: str, name: str, phase: int = caffe_pb2.TEST, n_top
                          return_scores=n_tops > 1, name=name)
 
 
-register_python_layer("rpn.proposal_layer.ProposalLayer", proposal_layer)
+def _python_proposal_most(param_str: str, phase: int, bottoms):
+    """The Python layer's tops at the most rows its phase's config lets it return."""
+    scales = parse_param_str(param_str).get("scales", (8, 16, 32))
+    pre, post, _, _ = RPN_CONFIG["TRAIN" if phase == caffe_pb2.TRAIN else "TEST"]
+    rows = most_proposals(bottoms[0], pre, post, 3 * len(scales))
+    return [(rows, 5), (rows, 1)] if rows else None
+
+
+register_python_layer("rpn.proposal_layer.ProposalLayer", proposal_layer,
+                      most=_python_proposal_most)

@@ -178,7 +178,7 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
              origin: str | Mapping[str, str] = types.BVLC, free_spatial=True,
              source: Callable | None = None, override: bool = False,
              ignore_label: Callable | None = None, workspace: Callable | None = None,
-             fillers: Callable | None = None):
+             fillers: Callable | None = None, most: Callable | None = None):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
@@ -189,7 +189,9 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
     bottom_shapes)``: Caffe's shapes of the parameter blobs the build function will make
     (the build checks that it made exactly those); ``workspace(layer, bottom_shapes)``: the
     copies its Keras layers make besides the tops (see ``LayerType.workspace``);
-    ``fillers(layer, n_blobs)``: Caffe's filler of each parameter blob."""
+    ``fillers(layer, n_blobs)``: Caffe's filler of each parameter blob; ``most(layer,
+    bottom_shapes, phase)``: the largest shapes of tops whose size the data decides (see
+    ``LayerType.most``)."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -203,8 +205,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
         for t in type_names:
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
-                          shape=shape, params=params, workspace=workspace, fillers=fillers, loss=loss,
-                          float32=float32, labels=tuple(labels),
+                          shape=shape, params=params, workspace=workspace, fillers=fillers,
+                          most=most, loss=loss, float32=float32, labels=tuple(labels),
                           classes=classes, ignore_label=ignore_label, source=source,
                           converter=conv, module=fn.__module__)
         return conv

@@ -8,8 +8,11 @@ every custom layer's ops and the variables, no Python classes.  It has two signa
     (the Caffe name, escaped when TensorFlow would refuse it: see :mod:`.names`).  4-D (5-D)
     blobs are ``N,H,W,C`` (``N,D,H,W,C``) with ``input_layout="NHWC"``, Caffe's own
     ``N,C,H,W`` with ``"NCHW"``; other ranks are Caffe's.  The batch is free, and so are
-    H and W when every layer allows it.  With preprocessing one input takes raw images
-    (see :mod:`.preprocess`).
+    H and W when every layer allows it -- unless the shapes are fixed (``input_shapes``
+    given, ``--input-shape``; or ``fixed_shapes=True``): then every input and output has
+    its full shape, batch included, as NPU delegates and XNNPACK want (a raw-image input's
+    H and W stay free only where a crop lets any size in).  With preprocessing one input
+    takes raw images (see :mod:`.preprocess`).
 ``caffe_names``
     takes nothing and returns the name table as string tensors ``input_keys``,
     ``input_blobs``, ``output_keys``, ``output_blobs`` (key i is blob i).
@@ -28,6 +31,7 @@ import os
 from ..graph import layout, types
 from ..layers.python_layer import CaffePythonLayer
 from ..graph.names import keras_name
+from ..graph.net import Blob
 from . import names
 from .common import ExportError, atomic_directory, caffe_net, check_directory_target
 from .preprocess import Preprocess, Transform, resolve
@@ -82,7 +86,7 @@ class ExportResult:
 
 def export_savedmodel(net_or_cnet, path, weights=None, input_layout: str = "NHWC",
                       preprocess: bool | Preprocess = False, *, outputs=None, phase="test",
-                      **build_kwargs) -> ExportResult:
+                      fixed_shapes: bool | None = None, **build_kwargs) -> ExportResult:
     """Write a SavedModel of a Caffe net to the directory ``path``.
 
     ``net_or_cnet``: a prototxt (path or text), a ``NetParameter``, a :class:`CaffeNet` from
@@ -91,13 +95,16 @@ def export_savedmodel(net_or_cnet, path, weights=None, input_layout: str = "NHWC
     signature's 4-D blobs.  ``preprocess``: ``True`` bakes in the data layer's
     ``transform_param``; a :class:`Preprocess` gives or overrides its fields.  ``outputs``:
     blob names to return instead of the net's outputs (e.g. ``["prob"]`` of a train_val net,
-    whose outputs are its losses, or a feature blob); only the inputs they need remain.  Other
-    keyword arguments (``input_shapes``, ``stages``, ...) go to :func:`keras_caffe.build_net`.
+    whose outputs are its losses, or a feature blob); only the inputs they need remain.
+    ``fixed_shapes``: the signature's shapes are the net's, batch included (default: when
+    ``input_shapes`` is given).  Other keyword arguments (``input_shapes``, ``stages``, ...)
+    go to :func:`keras_caffe.build_net`.
 
     ``path`` must be new, empty or an earlier SavedModel (replaced once the new one is
     complete).  Load it with ``tf.saved_model.load(path).signatures["serving_default"]``."""
     target = check_directory_target(path)
-    job = prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase, build_kwargs)
+    job = prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase, build_kwargs,
+                  fixed_shapes)
     with atomic_directory(target) as tmp:
         traced = write_savedmodel(job, tmp)
     return ExportResult(target, "savedmodel", traced.manifest)
@@ -111,13 +118,18 @@ class Job:
     model: object                # what the signature runs: cnet.model, or a part of it
     input_layout: str
     transform: Transform | None
+    fixed: bool = False          # the signature has the net's full shapes, batch included
 
 
 def prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase,
-            build_kwargs) -> Job:
+            build_kwargs, fixed_shapes: bool | None = None) -> Job:
     input_layout = str(input_layout).upper()
     if input_layout not in LAYOUTS:
         raise ExportError(f"input_layout must be one of {LAYOUTS}, got {input_layout!r}")
+    fixed = bool(build_kwargs.get("input_shapes")) if fixed_shapes is None else bool(fixed_shapes)
+    if fixed and build_kwargs.get("input_shapes"):
+        build_kwargs = dict(build_kwargs)
+        build_kwargs.setdefault("free_spatial", False)  # static shapes all through the graph
     cnet = caffe_net(net_or_cnet, weights, input_layout, phase, **build_kwargs)
     model = serving_model(cnet, outputs)
     python = [layer.name for layer in model.layers if isinstance(layer, CaffePythonLayer)]
@@ -130,7 +142,7 @@ def prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase,
     if transform is not None and transform.blob not in model.input:
         raise ExportError(f"the images feed '{transform.blob}', which the exported outputs "
                           f"do not need (they need {list(model.input)})")
-    return Job(cnet, model, input_layout, transform)
+    return Job(cnet, model, input_layout, transform, fixed)
 
 
 def serving_model(cnet, outputs=None):
@@ -194,7 +206,8 @@ def write_savedmodel(job: Job, directory: str) -> Traced:
     import tensorflow as tf
 
     model, scopes = traceable_model(job.model)
-    fn, spec, manifest = serving_function(job.cnet, model, job.input_layout, job.transform)
+    fn, spec, manifest = serving_function(job.cnet, model, job.input_layout, job.transform,
+                                          job.fixed)
     archive = keras.export.ExportArchive()
     archive.track(model)
     table = {"input_keys": [e["key"] for e in manifest["inputs"]],
@@ -222,9 +235,12 @@ def _quiet_sanitizing(record) -> bool:
     return "is not a valid tf.function parameter name" not in record.getMessage()
 
 
-def serving_function(cnet, model, input_layout: str, transform: Transform | None):
+def serving_function(cnet, model, input_layout: str, transform: Transform | None,
+                     fixed: bool = False):
     """``(fn, input_spec, manifest)``: ``fn`` maps ``{key: tensor}`` to ``{key: tensor}``
-    through ``model`` (``cnet.model``, part of it, or a copy of either)."""
+    through ``model`` (``cnet.model``, part of it, or a copy of either).  ``fixed``: shapes
+    are the net's (Caffe's inferred shapes, batch included) instead of free batch (and H, W
+    where the model leaves them free)."""
     import tensorflow as tf
 
     inputs, outputs = model.input, model.output  # {Caffe blob name: tensor}, as we build them
@@ -241,18 +257,36 @@ def serving_function(cnet, model, input_layout: str, transform: Transform | None
     for blob in in_blobs:
         key = key_of_in[blob]
         tensor = inputs[blob]
+        caffe = cnet.shapes.get(Blob(blob, 0)) if fixed else None
         if transform is not None and blob == transform.blob:
             shape, dtype = transform.image_shape, transform.image_dtype
+            shape = (caffe[0] if caffe else None,) + tuple(shape[1:])
         else:
             shape = shape_in_layout(tuple(tensor.shape), model_layout, input_layout)
+            if caffe:
+                shape = shape_in_layout(tuple(caffe), "NCHW", input_layout)
+            shape = (shape[0] if fixed else None,) + tuple(shape[1:])
             dtype = str(tensor.dtype)
-        spec[key] = tf.TensorSpec((None,) + tuple(shape[1:]), dtype, name=key)
-        inputs_manifest.append({"key": key, "blob": blob, "shape": [None, *shape[1:]],
-                                "dtype": dtype})
+        spec[key] = tf.TensorSpec(tuple(shape), dtype, name=key)
+        inputs_manifest.append({"key": key, "blob": blob, "shape": list(shape), "dtype": dtype})
 
-    outputs_manifest = [{"key": key_of_out[b], "blob": b,
-                         "shape": [None, *shape_in_layout(tuple(outputs[b].shape), model_layout,
-                                                          input_layout)[1:]],
+    # A dimension the model leaves free beyond the batch is H/W (free_spatial) or decided
+    # by the data (DetectionOutput's rows); only the former has a value in a fixed export.
+    spatial_free = any(None in tuple(t.shape)[1:] for t in inputs.values())
+
+    def out_shape(blob):
+        """The layer's own static shape (the model's inputs have a free batch, so the batch
+        axis is None exactly where the blob follows it; DetectionOutput and PriorBox declare
+        their 1); ``fixed`` fills the free axes from Caffe's shapes."""
+        shape = shape_in_layout(tuple(outputs[blob].shape), model_layout, input_layout)
+        caffe = cnet.shapes.get(cnet.graph.last.get(blob)) if fixed else None
+        if caffe and len(caffe) == len(shape):
+            caffe = shape_in_layout(tuple(caffe), "NCHW", input_layout)
+            shape = [c if d is None and (axis == 0 or spatial_free) else d
+                     for axis, (d, c) in enumerate(zip(shape, caffe))]
+        return list(shape)
+
+    outputs_manifest = [{"key": key_of_out[b], "blob": b, "shape": out_shape(b),
                          "dtype": str(outputs[b].dtype)} for b in out_blobs]
 
     def serve(feeds):

@@ -12,6 +12,11 @@ anything:
   declares it (``workspace``: a padded copy of a bottom, a convolution before its stride),
   since a count such as ``pad`` or ``stride`` can make one far larger than any blob.
 
+A layer whose tops' size the data decides is counted at the most its type says it can
+write (``most``: region proposals at ``post_nms_topN`` rows where Caffe's Reshape shows one),
+and the layers after it at the shapes that gives them (:func:`bounded_shapes`: ROIPooling and
+the fc layers of a Faster R-CNN head at 300 ROIs).
+
 Their sum is an upper bound for inference (TensorFlow frees a tensor once nothing reads it;
 the projection keeps them all).  Training needs roughly two to three times more (each
 activation's gradient, the gradients and the solver's history of each parameter); the
@@ -33,9 +38,10 @@ import math
 import os
 import re
 
-from ..errors import MemoryLimitError, layer_named
+from ..errors import CaffeError, MemoryLimitError, layer_named
 from . import types
 from .limits import check_blob
+from .shapes import node_shapes
 
 #: The default limit: this fraction of the memory available when the net is built.
 DEFAULT_FRACTION = 0.8
@@ -135,9 +141,39 @@ def _declared(node, trait: str, bottom_shapes, path) -> list[tuple] | None:
         return None
 
 
+def bounded_shapes(graph, shapes: dict) -> dict:
+    """``shapes`` with the tops of each layer whose type declares ``most`` at those shapes
+    (for the phase the graph was resolved in), and every layer after such a top re-inferred
+    from its type's shape function (where that fails, or a shape was unknown, the shapes
+    given stay)."""
+    out, raised = dict(shapes), set()
+    phase = graph.param.state.phase
+    for node in graph.layers:
+        bottoms = [out.get(b) for b in node.bottoms]
+        if any(b is None for b in bottoms):
+            continue
+        spec = types.get(node.type)
+        tops = None
+        try:
+            with layer_named(node.name, graph.path):
+                if spec is not None and spec.most is not None and spec.built(node.param):
+                    tops = spec.most(node.param, bottoms, phase)
+                elif raised.intersection(node.bottoms):
+                    tops = node_shapes(node, bottoms, graph.path)
+        except (CaffeError, IndexError, ValueError, TypeError, ZeroDivisionError):
+            tops = None
+        for top, shape in zip(node.tops, tops or ()):
+            if shape is not None and tuple(shape) != out.get(top):
+                out[top] = tuple(shape)
+                raised.add(top)
+    return out
+
+
 def project(graph, shapes: dict) -> Projection:
     """The projection of ``graph`` whose blob versions have ``shapes`` (Caffe shapes, as
-    ``graph.shapes.infer_shapes`` gives them; blobs left out count nothing)."""
+    ``graph.shapes.infer_shapes`` gives them; blobs left out count nothing), with the tops
+    whose size the data decides at their most (:func:`bounded_shapes`)."""
+    shapes = bounded_shapes(graph, shapes)
     layers, shared = [], set()
     for node in graph.layers:
         acts = sum(_count(shapes[t]) for t in node.tops if shapes.get(t) is not None)

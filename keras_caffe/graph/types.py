@@ -53,6 +53,12 @@ class LayerType:
     #: convolution before its stride); the memory projection counts them, since a count such
     #: as ``pad`` can make one far larger than the blobs.  None for none.
     workspace: Callable | None = None
+    #: The largest shapes the tops reach when the layer runs, where that depends on the data
+    #: and Caffe's Reshape shows less (region proposals: ``(1, 5)`` until the forward pass
+    #: writes up to ``post_nms_topN`` rows): ``most(layer, bottom_shapes, phase) -> [shape
+    #: or None, ...]``; the memory projection counts these, and the layers after at the
+    #: shapes they give.  None: the tops are as ``shape`` says.
+    most: Callable | None = None
     #: Caffe's filler of each parameter blob: ``fillers(layer, n_blobs) -> [FillerParameter,
     #: ...]`` (blobs past the list, and every blob of a type without it, are filled with 0).
     fillers: Callable | None = None

@@ -26,6 +26,9 @@ class CaffeBN(keras.layers.Layer):
       `y = scale * (x - m) / sqrt(v + epsilon) + shift` (SegNet's epsilon is 1e-9).
     * `mode="inference"` (SegNet's INFERENCE): `y = scale * x + shift`, the statistics
       having been folded into `scale` and `shift` (SegNet's compute_bn_statistics.py).
+    * `stats_axis` (LEARN only): also return the batch's `m` and `v`, SegNet's second and
+      third tops (what compute_bn_statistics.py reads), each a rank-4 tensor with its C
+      values along `stats_axis` and 1 elsewhere: `[y, m, v]`.
 
     `variant="pspnet"` (hszhao/PSPNet): weights `slope`, `bias` (trainable unless `frozen`),
     `mean` and `variance` `(C,)` (running statistics, never trained).
@@ -43,6 +46,8 @@ class CaffeBN(keras.layers.Layer):
         epsilon: added to the variance, default 1e-5.
         momentum: PSPNet's running-average momentum, default 0.9.
         frozen: PSPNet's `frozen`, default False.
+        stats_axis: None (default), or the axis of a rank-4 tensor that holds the batch
+            statistics returned besides `y` (SegNet LEARN only).
 
     Example:
 
@@ -53,7 +58,7 @@ class CaffeBN(keras.layers.Layer):
     """
 
     def __init__(self, variant="pspnet", axis=-1, mode="learn", epsilon=1e-5, momentum=0.9,
-                 frozen=False, **kwargs):
+                 frozen=False, stats_axis=None, **kwargs):
         super().__init__(**kwargs)
         self.variant = check_choice(variant, "variant", VARIANTS)
         self.axis = check_int(axis, "axis")
@@ -63,6 +68,10 @@ class CaffeBN(keras.layers.Layer):
             raise ValueError(f"`epsilon` must be >= 0, got epsilon={epsilon!r}.")
         self.momentum = check_number(momentum, "momentum")
         self.frozen = check_bool(frozen, "frozen")
+        self.stats_axis = None if stats_axis is None else check_int(stats_axis, "stats_axis")
+        if self.stats_axis is not None and (self.variant, self.mode) != ("segnet", "learn"):
+            raise ValueError("only SegNet's LEARN BN returns its batch statistics, got "
+                             f"variant={variant!r}, mode={mode!r} with stats_axis={stats_axis!r}.")
 
     def build(self, input_shape):
         self._rank = len(input_shape)
@@ -105,7 +114,12 @@ class CaffeBN(keras.layers.Layer):
         mean_sq = ops.mean(ops.square(x), axis=axes, keepdims=True)
         var = ops.subtract(mean_sq, ops.square(mean))          # E[x^2] - (E x)^2, as SegNet
         std = ops.sqrt(ops.add(var, self.epsilon))
-        return broadcast_add(ops.multiply(ops.divide(ops.subtract(x, mean), std), scale), shift)
+        y = broadcast_add(ops.multiply(ops.divide(ops.subtract(x, mean), std), scale), shift)
+        if self.stats_axis is None:
+            return y
+        shape = [1] * 4
+        shape[self.stats_axis] = -1
+        return [y] + [ops.reshape(v, shape) for v in (mean, var)]
 
     def _pspnet(self, x, training):
         if self.frozen or not training:
@@ -125,9 +139,13 @@ class CaffeBN(keras.layers.Layer):
                              self._along(self.bias, x.dtype))
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        if self.stats_axis is None:
+            return tuple(input_shape)
+        stats = [1] * 4
+        stats[self.stats_axis] = input_shape[canonical_axis(self.axis, len(input_shape))]
+        return [tuple(input_shape), tuple(stats), tuple(stats)]
 
     def get_config(self):
         return {**super().get_config(), "variant": self.variant, "axis": self.axis,
                 "mode": self.mode, "epsilon": self.epsilon, "momentum": self.momentum,
-                "frozen": self.frozen}
+                "frozen": self.frozen, "stats_axis": self.stats_axis}

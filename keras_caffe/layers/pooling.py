@@ -167,8 +167,11 @@ class CaffePooling2D(keras.layers.Layer):
         shape = ops.shape(x)
         rows = ops.subtract(ops.arange(shape[1], dtype="int32"), ph)
         cols = ops.subtract(ops.arange(shape[2], dtype="int32"), pw)
+        # The index of each position, 1 x H x W x 1 by reshape: TFLite's builtin
+        # StridedSlice has no new axes (``[None, ...]``).
         where = ops.add(ops.multiply(ops.expand_dims(rows, 1), ops.cast(width, "int32")),
-                        ops.expand_dims(cols, 0))[None, :, :, None]
+                        ops.expand_dims(cols, 0))
+        where = ops.expand_dims(ops.expand_dims(where, 0), -1)
         span_h, span_w = (out_h - 1) * sh + 1, (out_w - 1) * sw + 1
         best = ops.full_like(x[:, :out_h, :out_w], -FLT_MAX)
         mask = ops.full_like(where[:, :out_h, :out_w], -1)
@@ -186,7 +189,7 @@ class CaffePooling2D(keras.layers.Layer):
         shape = ops.shape(inputs)
         flat = ops.reshape(inputs, (shape[0], -1, shape[3]))
         best = ops.max(flat, axis=1, keepdims=True)
-        positions = ops.arange(shape[1] * shape[2], dtype="int32")[None, :, None]
+        positions = ops.reshape(ops.arange(shape[1] * shape[2], dtype="int32"), (1, -1, 1))
         first = ops.min(ops.where(ops.equal(flat, best), positions, shape[1] * shape[2]),
                         axis=1, keepdims=True)
         found = ops.greater(best, -FLT_MAX)

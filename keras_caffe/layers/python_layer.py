@@ -28,6 +28,8 @@ import numpy as np
 from ..proto import caffe_pb2
 
 _FACTORIES: dict[str, Callable] = {}
+#: ``register_python_layer(..., most=)`` by the same names.
+_BOUNDS: dict[str, Callable] = {}
 
 
 class Blob:
@@ -121,7 +123,8 @@ class Layer:
         pass
 
 
-def register_python_layer(name: str, factory: Callable, override: bool = False) -> None:
+def register_python_layer(name: str, factory: Callable, override: bool = False, *,
+                          most: Callable | None = None) -> None:
     """Make ``python_param { module: M layer: L }`` build ``factory``: a :class:`Layer`
     subclass (run as Caffe runs it), or a function ``factory(param_str=..., name=...)``
     returning a Keras layer that takes the bottoms in Caffe's axis order (a factory whose
@@ -129,10 +132,24 @@ def register_python_layer(name: str, factory: Callable, override: bool = False) 
     and the layer's number of tops).  A registered name is built without importing its
     module, even where imports are allowed.
 
-    ``name`` is ``"M.L"`` (or just ``"L"`` to match any module)."""
+    ``name`` is ``"M.L"`` (or just ``"L"`` to match any module).  ``most(param_str, phase,
+    bottom_shapes) -> [shape, ...]``: the largest Caffe shapes its tops reach when it runs,
+    for a layer that writes more than its ``setup`` shows (the memory projection counts
+    those; py-faster-rcnn's proposal layer: ``post_nms_topN`` rows)."""
     if name in _FACTORIES and not override:
         raise ValueError(f"a Python layer '{name}' is already registered; pass override=True")
     _FACTORIES[name] = factory
+    _BOUNDS.pop(name, None)
+    if most is not None:
+        _BOUNDS[name] = most
+
+
+def python_layer_bound(python_param) -> Callable | None:
+    """The ``most`` registered with the Python layer ``python_param`` names, or None."""
+    qualified = f"{python_param.module}.{python_param.layer}"
+    if qualified in _FACTORIES:
+        return _BOUNDS.get(qualified)
+    return _BOUNDS.get(python_param.layer)
 
 
 def python_layer_factory(python_param, allow_import: bool):

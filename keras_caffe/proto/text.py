@@ -4,10 +4,17 @@ protobuf's own ParseError says "1:5 : Message type ... has no field named ..."; 
 need the file name and a plain reason, and a binary file passed by mistake should say
 so instead of failing on some odd byte.  Everything here returns messages exactly as
 written: upgrading legacy formats is :mod:`keras_caffe.proto.upgrade`'s job.
+
+A field the schema lacks is an error naming the field, its message, its layer and the forks
+that define it (:mod:`.fork_fields`); with ``ignore_unknown_fields=True`` (or inside
+:func:`ignoring_unknown_fields`) the fields whose absence changes nothing a forward pass
+computes are skipped, with one warning per field, and the others stay errors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 from typing import TypeVar
@@ -17,9 +24,10 @@ from google.protobuf.message import Message
 
 from ..errors import PrototxtError
 from ..fileio import atomic_path
-from . import caffe_pb2
+from . import caffe_pb2, unknown_fields
 
 M = TypeVar("M", bound=Message)
+log = logging.getLogger("keras_caffe.proto")
 
 _UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(\w+)"')
 _UNKNOWN_ENUM = re.compile(r'Enum type "([\w.]+)" has no value (?:named|with number) ([-\w]+)'
@@ -29,27 +37,66 @@ _POSITION = re.compile(r"^(\d+):(\d+) : ")
 _QUOTED_LINE = re.compile(r"^'.*?': ", re.S)
 
 
-def parse_message(text: str | bytes, msg_cls: type[M], path: str | os.PathLike | None = None) -> M:
-    """Parse prototxt ``text`` into a new ``msg_cls``; ``path`` only labels errors."""
+#: The ``ignore_unknown_fields`` defaults :func:`ignoring_unknown_fields` set, innermost last.
+_IGNORE_DEFAULTS: list[bool | None] = []
+
+
+@contextlib.contextmanager
+def ignoring_unknown_fields(ignore: bool | None = True):
+    """Within the block, ``ignore_unknown_fields=None`` means ``ignore`` (how a command's
+    ``--ignore-unknown-fields`` reaches every prototxt it reads, ``caffe.Net`` and solvers
+    included); None leaves the default as it is."""
+    _IGNORE_DEFAULTS.append(ignore)
+    try:
+        yield
+    finally:
+        _IGNORE_DEFAULTS.pop()
+
+
+def ignores_unknown_fields(ignore: bool | None = None) -> bool:
+    """``ignore``, or where it is None the innermost :func:`ignoring_unknown_fields` (False
+    outside any)."""
+    if ignore is None:
+        ignore = next((f for f in reversed(_IGNORE_DEFAULTS) if f is not None), False)
+    return bool(ignore)
+
+
+def parse_message(text: str | bytes, msg_cls: type[M], path: str | os.PathLike | None = None,
+                  *, ignore_unknown_fields: bool | None = None) -> M:
+    """Parse prototxt ``text`` into a new ``msg_cls``; ``path`` only labels errors.
+
+    A field the schema lacks is a PrototxtError unless ``ignore_unknown_fields`` (None: the
+    innermost :func:`ignoring_unknown_fields`), which skips those that change nothing a
+    forward pass computes (one warning per field) and refuses the others."""
     path = os.fspath(path) if path is not None else None
     text = as_text(text, path)
+    skipped = text
+    if ignores_unknown_fields(ignore_unknown_fields):
+        skipped = _skip_unknown_fields(text, msg_cls.DESCRIPTOR, path)
     message = msg_cls()
     try:
-        text_format.Parse(text, message)
+        text_format.Parse(skipped, message)
     except text_format.ParseError as exc:
-        raise _translate(exc, path) from None
+        raise _translate(exc, path, skipped, msg_cls.DESCRIPTOR) from None
+    if skipped is not text and not message.ListFields():
+        raise PrototxtError(f"no field of this file is a field of {msg_cls.DESCRIPTOR.full_name}"
+                            ": is it another kind of prototxt (a solver for a net, a net for a "
+                            "solver)?", path)
     return message
 
 
-def parse_net(text: str | bytes, path: str | os.PathLike | None = None) -> caffe_pb2.NetParameter:
+def parse_net(text: str | bytes, path: str | os.PathLike | None = None,
+              *, ignore_unknown_fields: bool | None = None) -> caffe_pb2.NetParameter:
     """A NetParameter from prototxt text (any Caffe format version, not upgraded)."""
-    return parse_message(text, caffe_pb2.NetParameter, path)
+    return parse_message(text, caffe_pb2.NetParameter, path,
+                         ignore_unknown_fields=ignore_unknown_fields)
 
 
-def parse_solver(text: str | bytes,
-                 path: str | os.PathLike | None = None) -> caffe_pb2.SolverParameter:
+def parse_solver(text: str | bytes, path: str | os.PathLike | None = None,
+                 *, ignore_unknown_fields: bool | None = None) -> caffe_pb2.SolverParameter:
     """A SolverParameter from prototxt text (not upgraded)."""
-    return parse_message(text, caffe_pb2.SolverParameter, path)
+    return parse_message(text, caffe_pb2.SolverParameter, path,
+                         ignore_unknown_fields=ignore_unknown_fields)
 
 
 def source_path(path_or_text) -> str | None:
@@ -62,24 +109,28 @@ def source_path(path_or_text) -> str | None:
     return None
 
 
-def read_message(path_or_text, msg_cls: type[M]) -> M:
+def read_message(path_or_text, msg_cls: type[M], *,
+                 ignore_unknown_fields: bool | None = None) -> M:
     """Parse a file, or the text itself when it contains a newline or ``{``."""
     path = source_path(path_or_text)
     if path is None:
-        return parse_message(path_or_text, msg_cls)
+        return parse_message(path_or_text, msg_cls, ignore_unknown_fields=ignore_unknown_fields)
     with open(path, "rb") as f:
         data = f.read()
-    return parse_message(data, msg_cls, path)
+    return parse_message(data, msg_cls, path, ignore_unknown_fields=ignore_unknown_fields)
 
 
-def read_net(path_or_text) -> caffe_pb2.NetParameter:
+def read_net(path_or_text, *, ignore_unknown_fields: bool | None = None) -> caffe_pb2.NetParameter:
     """A NetParameter from a prototxt path or text (see :func:`read_message`)."""
-    return read_message(path_or_text, caffe_pb2.NetParameter)
+    return read_message(path_or_text, caffe_pb2.NetParameter,
+                        ignore_unknown_fields=ignore_unknown_fields)
 
 
-def read_solver(path_or_text) -> caffe_pb2.SolverParameter:
+def read_solver(path_or_text, *,
+                ignore_unknown_fields: bool | None = None) -> caffe_pb2.SolverParameter:
     """A SolverParameter from a solver prototxt path or text."""
-    return read_message(path_or_text, caffe_pb2.SolverParameter)
+    return read_message(path_or_text, caffe_pb2.SolverParameter,
+                        ignore_unknown_fields=ignore_unknown_fields)
 
 
 def to_text(message: Message) -> str:
@@ -170,7 +221,67 @@ def _line_column(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _translate(exc: text_format.ParseError, path: str | None) -> PrototxtError:
+def _skip_unknown_fields(text: str, descriptor, path: str | None) -> str:
+    """``text`` with its unknown fields blanked out, each distinct one warned about once;
+    the first that changes what a layer computes is refused."""
+    lines = text.split("\n")
+    found = unknown_fields.find(lines, descriptor)
+    for u in found:
+        if u.entry is not None and not u.entry.ignorable:
+            raise PrototxtError(f"{u.where()}: {u.what()}, which keras-caffe does not "
+                                "implement, so it cannot be ignored", path, u.line, u.column)
+    by_field: dict[tuple[str, str], list] = {}
+    for u in found:
+        by_field.setdefault((u.message, u.field), []).append(u)
+    for same in by_field.values():
+        u, times = same[0], len(same)
+        known = ("it is known to change nothing at inference" if u.entry is not None
+                 else "its effect is unknown")
+        log.warning("%s:%d:%d: ignoring %s (%d time%s, first here): %s; %s",
+                    path or "<prototxt>", u.line, u.column, u.where(), times,
+                    "" if times == 1 else "s", u.what(), known)
+    return unknown_fields.blank(lines, found) if found else text
+
+
+def count_unknown_fields(text: str, msg_cls) -> int | None:
+    """How many unknown fields ``text`` has as a ``msg_cls``, or None when it does not parse
+    as one even without them."""
+    lines = text.split("\n")
+    found = unknown_fields.find(lines, msg_cls.DESCRIPTOR)
+    try:
+        text_format.Parse(unknown_fields.blank(lines, found), msg_cls())
+    except text_format.ParseError:
+        return None
+    return len(found)
+
+
+def _unknown_reason(exc_field: tuple[str, str], line: int | None, column: int | None,
+                    text: str | None, descriptor) -> str:
+    """The reason of the error at an unknown field: where it sits, what it is, what to do."""
+    match = None
+    if text is not None and descriptor is not None:
+        match = next((u for u in unknown_fields.find(text.split("\n"), descriptor)
+                      if (u.line, u.column) == (line, column)), None)
+    if match is None:   # the walk did not reach it: what protobuf's message says
+        try:
+            message_desc = caffe_pb2.DESCRIPTOR.pool.FindMessageTypeByName(exc_field[0])
+        except KeyError:
+            return f"unknown field '{exc_field[1]}' in {exc_field[0]}"
+        match = unknown_fields.Unknown(exc_field[0], exc_field[1], line or 0, column or 0,
+                                       ((0, 0), (0, 0)), None, message_desc)
+    entry = match.entry
+    if entry is None:
+        hint = ("; if another fork defines it, --ignore-unknown-fields "
+                "(ignore_unknown_fields=True) skips it with a warning that its effect is unknown")
+    elif entry.ignorable:
+        hint = "; to skip it, pass --ignore-unknown-fields (ignore_unknown_fields=True)"
+    else:
+        hint = ", which keras-caffe does not implement, so it cannot be ignored"
+    return f"{match.where()}: {match.what()}{hint}"
+
+
+def _translate(exc: text_format.ParseError, path: str | None, text: str | None = None,
+               descriptor=None) -> PrototxtError:
     """Turn protobuf's ParseError into a PrototxtError with a readable reason."""
     message = str(exc)
     line, column = exc.GetLine(), exc.GetColumn()
@@ -184,7 +295,7 @@ def _translate(exc: text_format.ParseError, path: str | None) -> PrototxtError:
     enum = _UNKNOWN_ENUM.search(message)
     repeated = _REPEATED.search(message)
     if unknown:
-        reason = f"unknown field '{unknown.group(2)}' in {unknown.group(1)}"
+        reason = _unknown_reason(unknown.groups(), line, column, text, descriptor)
     elif repeated:
         reason = (f"field '{repeated.group(2)}' of {repeated.group(1)} is given more than once "
                   "but holds a single value")

@@ -403,29 +403,44 @@ def upgrade_solver(solver, path=None, inline_nets: bool = True):
 
 # --------------------------------------------------------------------------- reading
 
-def read_upgraded_net(path_or_text):
-    """Read a net prototxt (file path or text) and return it upgraded to the current format."""
-    return upgrade_net(text_io.read_net(path_or_text), text_io.source_path(path_or_text))
+def read_upgraded_net(path_or_text, *, ignore_unknown_fields: bool | None = None):
+    """Read a net prototxt (file path or text) and return it upgraded to the current format
+    (``ignore_unknown_fields``: see :func:`keras_caffe.proto.text.parse_message`)."""
+    net = text_io.read_net(path_or_text, ignore_unknown_fields=ignore_unknown_fields)
+    return upgrade_net(net, text_io.source_path(path_or_text))
 
 
-def read_upgraded_solver(path_or_text, inline_nets: bool = True):
-    """Read a solver prototxt (file path or text) and return it upgraded."""
-    return upgrade_solver(text_io.read_solver(path_or_text), text_io.source_path(path_or_text),
-                          inline_nets=inline_nets)
+def read_upgraded_solver(path_or_text, inline_nets: bool = True, *,
+                         ignore_unknown_fields: bool | None = None):
+    """Read a solver prototxt (file path or text) and return it upgraded (unknown fields as
+    :func:`keras_caffe.proto.text.parse_message` treats them)."""
+    solver = text_io.read_solver(path_or_text, ignore_unknown_fields=ignore_unknown_fields)
+    return upgrade_solver(solver, text_io.source_path(path_or_text), inline_nets=inline_nets)
 
 
 def detect_kind(text, path=None) -> str:
     """``"net"`` or ``"solver"``: which message the prototxt ``text`` (str or bytes) parses as.
 
-    NetParameter is tried first (an empty text is a net). A text that is neither raises the
-    :class:`PrototxtError` of the NetParameter parse, with file:line:column.
+    NetParameter is tried first (an empty text is a net).  A text with fields neither
+    message has is the one it parses as with fewer of them skipped: that kind while unknown
+    fields are ignored (:func:`~keras_caffe.proto.text.ignoring_unknown_fields`), else that
+    kind's :class:`PrototxtError`.  A text that is neither raises the error of the
+    NetParameter parse, with file:line:column.
     """
     decoded = text_io.as_text(text, path)    # bytes a comment may hold; binary refused
-    for kind, cls in (("net", caffe_pb2.NetParameter), ("solver", caffe_pb2.SolverParameter)):
+    kinds = (("net", caffe_pb2.NetParameter), ("solver", caffe_pb2.SolverParameter))
+    for kind, cls in kinds:
         try:
             text_format.Parse(decoded, cls())
             return kind
         except text_format.ParseError:
             continue
+    counts = [(text_io.count_unknown_fields(decoded, cls), kind) for kind, cls in kinds]
+    parsed = [c for c in counts if c[0] is not None]
+    if parsed:
+        kind = min(parsed)[1]
+        if not text_io.ignores_unknown_fields():
+            text_io.parse_message(text, dict(kinds)[kind], path)   # its unknown field's error
+        return kind
     text_io.parse_net(text, path)  # raises the readable error
     raise PrototxtError("neither a NetParameter nor a SolverParameter", path=path)

@@ -272,6 +272,23 @@ class NetSpec:
     def __contains__(self, name) -> bool:
         return name in self.tops
 
+    # The SSD fork's additions (weiliu89/caffe, branch ssd, python/caffe/net_spec.py), which
+    # its model_libs.py (VGGNetBody, CreateMultiBoxHead, ...) calls.
+    def __delitem__(self, name):
+        del self.tops[name]
+
+    def keys(self) -> list:
+        """The names given so far, in order."""
+        return list(self.tops)
+
+    def vals(self) -> list:
+        """The named tops, in order."""
+        return list(self.tops.values())
+
+    def update(self, name, params: dict) -> None:
+        """Add or replace keyword parameters of the layer behind the top ``name``."""
+        _as_function(self[name], f"NetSpec.update('{name}')").params.update(params)
+
     def to_proto(self):
         names = {v: k for k, v in self.tops.items()}
         autonames = Counter()

@@ -8,6 +8,7 @@ import os
 from ..api import build_net
 from ..export import export
 from ..fileio import atomic_path
+from ..proto.text import ignoring_unknown_fields
 
 #: Output names written as Keras files; any other name is a SavedModel directory.
 KERAS_SUFFIXES = (".weights.h5", ".keras")
@@ -20,14 +21,19 @@ def keras_suffix(out) -> str | None:
 
 
 def convert(net, weights, out, *, phase="test", input_layout: str = "NHWC",
-            allow_missing: bool = False) -> str:
+            allow_missing: bool = False, ignore_unknown_fields: bool | None = None) -> str:
     """Write the net built with ``weights`` to ``out`` and say what was written.
 
     ``out`` ending in ``.keras`` gets the whole model, ``.weights.h5`` its weights (both
     through a temporary file renamed into place); any other name is a SavedModel directory
     (:func:`keras_caffe.export.export_savedmodel`, which replaces it only once complete).
-    Weights lacking some of the net's parameter layers are refused unless ``allow_missing``."""
-    out = os.fspath(out)
+    Weights lacking some of the net's parameter layers are refused unless ``allow_missing``;
+    ``ignore_unknown_fields`` as for :func:`keras_caffe.read_net`."""
+    with ignoring_unknown_fields(ignore_unknown_fields):
+        return _convert(net, weights, os.fspath(out), phase, input_layout, allow_missing)
+
+
+def _convert(net, weights, out: str, phase, input_layout: str, allow_missing: bool) -> str:
     suffix = keras_suffix(out)
     if suffix is None:
         return export(net, out, format="savedmodel", weights=weights, phase=phase,

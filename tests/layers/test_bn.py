@@ -94,3 +94,28 @@ def test_bad_arguments():
         CaffeBN("resnet")
     with pytest.raises(ValueError, match="known size"):
         CaffeBN(axis=-1).build((None, 4, 4, None))
+
+
+@pytest.mark.parametrize("stats_axis", [1, 3])
+def test_segnet_learn_returns_the_batch_statistics(stats_axis):
+    """SegNet's second and third tops: E x and E[x^2] - (E x)^2 over all but the channels,
+    as a rank-4 tensor with C along stats_axis."""
+    y, mean, var = _layer("segnet", [A, B], stats_axis=stats_axis)(X)
+    x = np.float64(X)
+    want_mean = x.mean(axis=(0, 1, 2))
+    want_var = (x * x).mean(axis=(0, 1, 2)) - want_mean ** 2
+    shape = [1] * 4
+    shape[stats_axis] = 2
+    assert mean.shape == var.shape == tuple(shape)
+    np.testing.assert_allclose(np.ravel(mean), want_mean, rtol=1e-5)
+    np.testing.assert_allclose(np.ravel(var), want_var, rtol=1e-4)
+    np.testing.assert_allclose(y, (x - want_mean) / np.sqrt(want_var + 1e-5) * A + B,
+                               rtol=1e-4, atol=1e-5)
+    assert CaffeBN("segnet", stats_axis=stats_axis).get_config()["stats_axis"] == stats_axis
+
+
+def test_only_segnet_learn_returns_statistics():
+    with pytest.raises(ValueError, match="only SegNet's LEARN BN"):
+        CaffeBN("segnet", mode="inference", stats_axis=3)
+    with pytest.raises(ValueError, match="only SegNet's LEARN BN"):
+        CaffeBN("pspnet", stats_axis=3)

@@ -9,8 +9,10 @@ from tests.layers.losses import loss_and_grads
 FLT_MIN = np.finfo(np.float32).tiny
 
 
-def ref_softmax_loss(scores, labels, axis=1, ignore_label=None, normalization="valid"):
-    """Caffe's SoftmaxWithLoss Forward_cpu / Backward_cpu loops: (loss, d loss / d scores)."""
+def ref_softmax_loss(scores, labels, axis=1, ignore_label=None, normalization="valid",
+                     class_weights=None):
+    """Caffe's SoftmaxWithLoss Forward_cpu / Backward_cpu loops: (loss, d loss / d scores);
+    with ``class_weights`` SegNet's (each position's term and its diff times w[label])."""
     axis %= scores.ndim
     outer, classes = int(np.prod(scores.shape[:axis])), scores.shape[axis]
     inner = int(np.prod(scores.shape[axis + 1:]))
@@ -24,8 +26,10 @@ def ref_softmax_loss(scores, labels, axis=1, ignore_label=None, normalization="v
             if ignore_label is not None and label[i, j] == ignore_label:
                 grad[i, :, j] = 0
                 continue
-            loss -= np.log(max(prob[i, label[i, j], j], FLT_MIN))
+            weight = 1.0 if class_weights is None else np.float32(class_weights[label[i, j]])
+            loss -= np.log(max(prob[i, label[i, j], j], FLT_MIN)) * weight
             grad[i, label[i, j], j] -= 1
+            grad[i, :, j] *= weight
             count += 1
     norm = {"full": outer * inner, "valid": count, "batch_size": outer,
             "none": 1}[normalization]
@@ -55,6 +59,24 @@ def test_value_and_gradient_match_caffe_formulas(shape, axis, normalization):
     assert loss.shape == ()
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_segnet_class_weights():
+    """SegNet's weight_by_label_freqs: value and gradient times class_weights[label], the
+    valid count unchanged; the weights must match the classes."""
+    weights = [0.25, 4.5, 1.0, 0.1]
+    scores, labels = _data((2, 4, 3, 3), 1, 5, ignore_label=255)
+    layer = CaffeSoftmaxWithLoss(ignore_label=255, class_weights=weights)
+    loss, (grad,) = loss_and_grads(layer, [scores, labels])
+    ref_loss, ref_grad = ref_softmax_loss(scores, labels, 1, 255, class_weights=weights)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6)
+    plain, _ = ref_softmax_loss(scores, labels, 1, 255)
+    assert abs(ref_loss - plain) > 0.1 * abs(plain)
+    assert layer.get_config()["class_weights"] == weights
+    with pytest.raises(ValueError, match="4 class_weights for 5 classes"):
+        CaffeSoftmaxWithLoss(class_weights=weights)([keras.Input(batch_shape=(2, 5)),
+                                                     keras.Input(batch_shape=(2,))])
 
 
 def test_labels_are_truncated_and_may_have_any_shape():

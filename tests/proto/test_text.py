@@ -32,7 +32,9 @@ def _error(source: str, path="net.prototxt") -> PrototxtError:
 
 def test_unknown_field_names_the_message_and_line():
     err = _error(CONV_NET)
-    assert err.reason == "unknown field 'foo' in caffe.ConvolutionParameter"
+    assert err.reason.startswith("unknown field 'foo' in caffe.ConvolutionParameter of layer "
+                                 "'conv' (type Convolution): not a field of Caffe or of the "
+                                 "forks keras-caffe knows")
     assert (err.path, err.line, err.column) == ("net.prototxt", 7, 5)
     assert str(err).startswith("net.prototxt:7:5: unknown field 'foo'")
 

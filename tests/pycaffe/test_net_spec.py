@@ -302,3 +302,25 @@ def test_values_from_numpy_and_tuples_are_accepted():
 def test_empty_dicts_and_lists_set_nothing_as_in_pycaffe():
     layer = caffe.to_proto(L.Convolution(L.Input(), weight_filler={}, param=[])).layer[1]
     assert not layer.convolution_param.HasField("weight_filler") and not layer.param
+
+
+def test_the_ssd_forks_keys_update_vals_and_del_as_model_libs_calls_them():
+    """model_libs.py (SSD fork) names the last top with net.keys()[-1] and adds PriorBox
+    fields with net.update(name, {...}) after the layer was made."""
+    n = caffe.NetSpec()
+    n.data = L.Input(shape=dict(dim=[1, 3, 8, 8]))
+    n.conv = L.Convolution(n.data, num_output=4, kernel_size=3)
+    n.relu = L.ReLU(n.conv, in_place=True)
+    assert n.keys() == ["data", "conv", "relu"] and n.vals()[-1] is n.relu
+    n.prior = L.PriorBox(n[n.keys()[-1]], n.data, min_size=[2.0])
+    n.update("prior", {"max_size": [4.0], "aspect_ratio": [2], "flip": True})
+    n.update("conv", {"dilation": 2})
+    del n["relu"]
+    proto = n.to_proto()
+    assert [layer.name for layer in proto.layer] == ["data", "conv", "ReLU1", "prior"]
+    prior = proto.layer[3].prior_box_param
+    assert (list(prior.min_size), list(prior.max_size), list(prior.aspect_ratio),
+            prior.flip) == ([2.0], [4.0], [2.0], True)
+    assert list(proto.layer[1].convolution_param.dilation) == [2]
+    with pytest.raises(KeyError, match="no top named 'nope'"):
+        n.update("nope", {"flip": True})
