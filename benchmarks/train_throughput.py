@@ -54,6 +54,8 @@ import time
 
 import _common as C  # noqa: E402  (puts the repository on sys.path)
 import numpy as np  # noqa: E402
+import suite_nets  # noqa: E402
+from suite_nets import RESNET_STAGES  # noqa: E402,F401  (kept importable from here)
 
 TARGET = 0.97
 # the real prototxt from ../shared/zoo beside the repository (read there, never copied)
@@ -62,11 +64,9 @@ ZOO_GOOGLENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pard
 
 # ----------------------------------------------------------------------------- prototxts
 
-RESNET_STAGES = ((2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048))
-
-
-def resnet50_prototxt(batch=1, size=224, use_global_stats=True):
-    """ResNet-50 as in Kaiming He's ResNet-50-deploy.prototxt (names and layer order)."""
+def resnet50_prototxt(batch=1, size=224, use_global_stats=True, stages=RESNET_STAGES):
+    """ResNet-50 as in Kaiming He's ResNet-50-deploy.prototxt (names and layer order);
+    ``stages`` = (stage, blocks, bottleneck width, output width) rows (``--smoke``: fewer)."""
     out = ['name: "ResNet-50"',
            f'layer {{ name: "data" type: "Input" top: "data" '
            f'input_param {{ shape: {{ dim: {batch} dim: 3 dim: {size} dim: {size} }} }} }}']
@@ -92,7 +92,7 @@ def resnet50_prototxt(batch=1, size=224, use_global_stats=True):
     out.append('layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" '
                'pooling_param { pool: MAX kernel_size: 3 stride: 2 } }')
     x = "pool1"
-    for stage, blocks, mid, width in RESNET_STAGES:
+    for stage, blocks, mid, width in stages:
         for b in range(blocks):
             n = f"{stage}{'abcdef'[b]}"
             stride = 2 if b == 0 and stage > 2 else 1
@@ -114,8 +114,9 @@ def resnet50_prototxt(batch=1, size=224, use_global_stats=True):
                        f'bottom: "res{n}_branch2c" top: "res{n}" }}')
             relu(f"res{n}_relu", f"res{n}")
             x = f"res{n}"
+    down = 4 * 2 ** sum(1 for row in stages if row[0] > 2)   # 32 for ResNet-50's stages
     out.append(f'layer {{ name: "pool5" type: "Pooling" bottom: "{x}" top: "pool5" '
-               f'pooling_param {{ pool: AVE kernel_size: {size // 32} stride: 1 }} }}')
+               f'pooling_param {{ pool: AVE kernel_size: {size // down} stride: 1 }} }}')
     out.append('layer { name: "fc1000" type: "InnerProduct" bottom: "pool5" top: "fc1000" '
                'inner_product_param { num_output: 1000 weight_filler { type: "msra" } '
                'bias_filler { type: "constant" value: 0 } } }')
@@ -123,10 +124,14 @@ def resnet50_prototxt(batch=1, size=224, use_global_stats=True):
     return "\n".join(out) + "\n"
 
 
-def googlenet_param(size):
-    """The zoo deploy prototxt; for sizes other than 224 pool5's 7x7 kernel becomes size/32."""
+def googlenet_param(size, last=None):
+    """The zoo deploy prototxt; for sizes other than 224 pool5's 7x7 kernel becomes size/32.
+    Where ``../shared/zoo`` is absent (or for a net cut after inception ``last``) the same
+    net is generated (``suite_nets.googlenet_prototxt``, checked equal to the zoo's file)."""
     from keras_caffe.proto import text
 
+    if last is not None or not os.path.isfile(ZOO_GOOGLENET):
+        return text.parse_net(suite_nets.googlenet_prototxt(10, size, last))
     net = text.read_net(ZOO_GOOGLENET)
     if size != 224:
         for layer in net.layer:
@@ -241,7 +246,7 @@ def stock_alexnet(size):
     return inp, L.Dense(1000, name="fc8")(x)
 
 
-def stock_googlenet(size):
+def stock_googlenet(size, last=None):
     import keras
     L = keras.layers
     inp = keras.Input((size, size, 3), name="data")
@@ -268,23 +273,17 @@ def stock_googlenet(size):
     x = conv(x, 192, 3, "conv2/3x3")
     x = _lrn("conv2/norm2")(x)
     x = L.MaxPooling2D(3, 2, padding="same", name=kn("pool2/3x3_s2"))(x)
-    x = inception(x, "inception_3a", 64, 96, 128, 16, 32, 32)
-    x = inception(x, "inception_3b", 128, 128, 192, 32, 96, 64)
-    x = L.MaxPooling2D(3, 2, padding="same", name=kn("pool3/3x3_s2"))(x)
-    x = inception(x, "inception_4a", 192, 96, 208, 16, 48, 64)
-    x = inception(x, "inception_4b", 160, 112, 224, 24, 64, 64)
-    x = inception(x, "inception_4c", 128, 128, 256, 24, 64, 64)
-    x = inception(x, "inception_4d", 112, 144, 288, 32, 64, 64)
-    x = inception(x, "inception_4e", 256, 160, 320, 32, 128, 128)
-    x = L.MaxPooling2D(3, 2, padding="same", name=kn("pool4/3x3_s2"))(x)
-    x = inception(x, "inception_5a", 256, 160, 320, 32, 128, 128)
-    x = inception(x, "inception_5b", 384, 192, 384, 48, 128, 128)
+    rows = suite_nets.inceptions(last)
+    for row in rows:
+        x = inception(x, *row)
+        if row[0] in suite_nets.POOL_AFTER and row is not rows[-1]:
+            x = L.MaxPooling2D(3, 2, padding="same", name=kn(suite_nets.POOL_AFTER[row[0]]))(x)
     x = L.GlobalAveragePooling2D(name=kn("pool5/7x7_s1"))(x)
     x = L.Dropout(0.4, name=kn("pool5/drop_7x7_s1"))(x)
     return inp, L.Dense(1000, name=kn("loss3/classifier"))(x)
 
 
-def stock_resnet50(size):
+def stock_resnet50(size, stages=RESNET_STAGES):
     import keras
     L = keras.layers
     inp = keras.Input((size, size, 3), name="data")
@@ -300,7 +299,7 @@ def stock_resnet50(size):
     x = L.BatchNormalization(epsilon=1e-5, name="bn_conv1")(x)
     x = L.ReLU(name="conv1_relu")(x)
     x = L.MaxPooling2D(3, 2, padding="same", name="pool1")(x)
-    for stage, blocks, mid, width in RESNET_STAGES:
+    for stage, blocks, mid, width in stages:
         for b in range(blocks):
             n = f"{stage}{'abcdef'[b]}"
             stride = 2 if b == 0 and stage > 2 else 1
@@ -484,13 +483,49 @@ def infer_runner(model, x, mode):
 
 # ----------------------------------------------------------------------------- one net
 
-def bench(name, args, rows, notes):
+class Mismatch(SystemExit):
+    """The converted and the stock model disagree (nothing is timed)."""
+
+
+def deploy_param(name, batch, size, tiny=False):
+    """The deploy NetParameter of ``name`` at (batch, 3, size, size); ``tiny``: the reduced
+    depth of ``suite_nets`` (same layer types, fewer blocks), for smoke runs."""
+    from keras_caffe.proto import text
+
+    if name == "resnet50":
+        stages = suite_nets.TINY_RESNET_STAGES if tiny else RESNET_STAGES
+        return text.parse_net(resnet50_prototxt(batch, size, use_global_stats=True, stages=stages))
+    if name == "googlenet":
+        return with_batch(googlenet_param(size, suite_nets.TINY_GOOGLENET_LAST if tiny else None),
+                          batch, size)
+    return with_batch(NETS[name][0](size), batch, size)
+
+
+def stock_inputs_outputs(name, size, tiny=False):
+    """(input, logits) of the hand-written stock twin of ``deploy_param(name, ..., tiny)``."""
+    make_stock = NETS[name][1]
+    if tiny and name == "resnet50":
+        return make_stock(size, suite_nets.TINY_RESNET_STAGES)
+    if tiny and name == "googlenet":
+        return make_stock(size, suite_nets.TINY_GOOGLENET_LAST)
+    return make_stock(size)
+
+
+def prepare(name, args, notes, precision=None, perturb=False):
+    """Build the converted train + deploy models of ``name`` and their stock twins, copy the
+    weights and check that both compute the same (raises :class:`Mismatch` otherwise).
+    Returns a namespace of everything the timing needs.
+    ``perturb`` (a self-test of the check) scales the converted deploy model's classifier
+    kernel by 1.5 after the copy, which the check must catch."""
+    import types
+
     import keras
     import tensorflow as tf
 
     import keras_caffe
 
     make_param, make_stock, logits, first_conv, b0, s0, bf, sf, scale = NETS[name]
+    tiny = bool(getattr(args, "tiny", False))
     batch = args.batch or (bf if args.full else b0)
     size = args.size or (sf if args.full else s0)
     if name == "alexnet" and size != 227:
@@ -499,16 +534,11 @@ def bench(name, args, rows, notes):
     if name in ("googlenet", "resnet50") and size % 32:
         raise SystemExit(f"{name}: --size must be a multiple of 32")
     if name == "googlenet" and not os.path.isfile(ZOO_GOOGLENET):
-        notes.append(f"googlenet: {ZOO_GOOGLENET} not found; skipped")
-        return
-    precision = args.precision
+        notes.append(f"googlenet: {ZOO_GOOGLENET} not found; the same net is generated "
+                     "(suite_nets.googlenet_prototxt)")
     tol = args.tolerance if precision in (None, "float32") else max(args.tolerance, 2e-2)
     rng = np.random.default_rng(args.seed)
-    if name == "resnet50":
-        from keras_caffe.proto import text
-        deploy = text.parse_net(resnet50_prototxt(batch, size, use_global_stats=True))
-    else:
-        deploy = with_batch(make_param(size), batch, size)
+    deploy = deploy_param(name, batch, size, tiny)
     train = train_param(deploy, logits, batch)
     kl = kn(logits)
 
@@ -537,7 +567,7 @@ def bench(name, args, rows, notes):
     if precision:
         keras.mixed_precision.set_global_policy(precision)
     try:
-        inp, out = make_stock(size)
+        inp, out = stock_inputs_outputs(name, size, tiny)
         stock_train = keras.Model(inp, out, name=f"{name}_stock")
         prob = keras.layers.Softmax(name="prob", dtype="float32")(out)
         stock_deploy = keras.Model({"data": inp}, {"prob": prob}, name=f"{name}_stock_deploy")
@@ -549,7 +579,7 @@ def bench(name, args, rows, notes):
         # Reduced precision rounds differently in the two models (e.g. BN+Scale, kept float32
         # by keras_caffe, vs BatchNormalization's float16 output); the limit scales with the
         # stock model's own error against float32.
-        inp32, out32 = make_stock(size)
+        inp32, out32 = stock_inputs_outputs(name, size, tiny)
         stock32 = keras.Model(inp32, out32)
         copy_weights(conv_deploy, keras.Model({"data": inp32}, {"prob": keras.layers.Softmax(
             name="prob")(out32)}))
@@ -557,6 +587,11 @@ def bench(name, args, rows, notes):
         tol = max(tol, 3 * err)
         notes.append(f"{name}: {precision}: the stock model's logits differ from its float32 "
                      f"twin by rel {err:.2g}; the check's limit is max(2e-2, 3x that) = {tol:.2g}")
+
+    if perturb:
+        kernel = conv_deploy.get_layer(kl).kernel
+        kernel.assign(kernel * 1.5)
+        notes.append(f"{name}: --perturb: the converted deploy model's {logits} kernel x 1.5")
 
     # ---- checks
     sub_c = keras.Model(conv_deploy.input, conv_deploy.get_layer(kl).output)
@@ -591,8 +626,8 @@ def bench(name, args, rows, notes):
         notes.append(f"{name}: {k}: {what} {d:.3g}, {s:.3g}, rel {rel:.2g} (limit {limit:g}) "
                      f"-> {'same' if ok else 'MISMATCH'}")
         if not ok and not os.environ.get("KC_BENCH_NOCHECK"):
-            raise SystemExit(f"{name}: converted and stock differ ({k}: {rel:.3g} > {limit}); "
-                             "not timing")
+            raise Mismatch(f"{name}: converted and stock differ ({k}: {rel:.3g} > {limit}); "
+                           "not timing")
     if not mixed:
         notes.append(f"{name}: gradient noise floor: the stock model's own gradients move by up "
                      f"to rel {noise:.2g} (L2) when the input is scaled by 1 + 1e-6 (a "
@@ -603,6 +638,21 @@ def bench(name, args, rows, notes):
     else:
         notes.append(f"{name}: {precision}: gradients not compared (unscaled float16 gradients "
                      "underflow; they are checked in float32 runs)")
+    return types.SimpleNamespace(
+        name=name, batch=batch, size=size, scale=scale, x=x, y=y, xt=xt, yt=yt, tol=tol,
+        precision=precision, mixed=mixed, deploy=deploy, train=train, build=build,
+        conv_train=conv_train, conv_deploy=conv_deploy, stock_train=stock_train,
+        stock_deploy=stock_deploy, closs=closs, sloss=sloss)
+
+
+def bench(name, args, rows, notes):
+    P = prepare(name, args, notes, precision=args.precision)
+    if P is None:
+        return
+    x, xt, yt, batch, precision = P.x, P.xt, P.yt, P.batch, P.precision
+    conv_train, conv_deploy, stock_train, stock_deploy = (P.conv_train, P.conv_deploy,
+                                                          P.stock_train, P.stock_deploy)
+    closs, sloss, build, train, deploy = P.closs, P.sloss, P.build, P.train, P.deploy
 
     # ---- what-if variants (second converted models, patched in this process only)
     whatif_train, whatif_deploy = {}, {}

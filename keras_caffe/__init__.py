@@ -9,6 +9,7 @@ from .api import (OpenNet, build_net, caffe_net_of, forward, forward_batches, lo
                   open_net, read_net, read_weights, resolve_net, save_caffemodel)
 from .layers.python_layer import register_python_layer
 from .converters.registry import register_converter
+from .export.predictor import Predictor, predictor
 from .fileio import WritePolicy
 from .errors import (CaffeError, CaffemodelError, LabelError, MissingWeightsError, NetError,
                      NonFiniteLossError, OutputError, PrototxtError, UnsupportedLayerError,
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "build_net", "caffe_net_of", "forward", "forward_batches", "load_model", "open_net",
     "OpenNet", "read_net", "read_weights", "resolve_net", "save_caffemodel",
-    "register_converter", "register_python_layer", "WritePolicy",
+    "register_converter", "register_python_layer", "WritePolicy", "predictor", "Predictor",
     "CaffeError", "CaffemodelError", "LabelError", "MissingWeightsError", "NetError",
     "NonFiniteLossError", "OutputError", "PrototxtError", "UnsupportedLayerError", "WeightError",
 ]

@@ -37,13 +37,13 @@ ALLOWED = {
     "solvers": {"proto", "graph", "model", "execution", "data", "api"},
     "export": {"proto", "graph", "layers", "model", "data", "api"},
     "pycaffe": {"proto", "graph", "weights", "layers", "model", "execution", "data", "api",
-                "solvers"},
+                "solvers", "export"},
     "tools": {"proto", "graph", "weights", "converters", "model", "execution", "data", "api",
               "solvers", "export"},
     "apps": {"proto", "data", "pycaffe", "tools"},
     "cli": {"proto", "graph", "model", "data", "api", "solvers", "export", "tools", "pycaffe",
             "apps"},
-    "__init__": {"layers", "converters", "data", "api"},
+    "__init__": {"layers", "converters", "data", "api", "export"},
 }
 COMMON = {"errors", "fileio"}
 #: Function-level imports of the package's own modules allowed in all (each for an

@@ -136,12 +136,12 @@ class ImageClassifier:
     for a named net, the net's own input and no scaling for the bundled one; an empty
     ``channel_swap`` is none); ``mean``: a
     file (``.npy`` or ``.binaryproto``); ``mean_per_channel`` averages it over H,W as the
-    web demo does."""
+    web demo does.  ``runtime``: ``caffe.Net``'s (``"auto"``, ``"keras"``, ``"litert"``)."""
 
     def __init__(self, net: str | None = None, weights: str | None = None, *,
                  labels: str | None = None, mean: str | None = None,
                  image_dims=None, raw_scale=None, channel_swap=None, input_scale=None,
-                 mean_per_channel: bool = False):
+                 mean_per_channel: bool = False, runtime: str | None = None):
         self.is_bundled = net is None
         if net is None:
             net, weights = bundled(BUNDLED_NET), bundled(BUNDLED_WEIGHTS)
@@ -155,7 +155,9 @@ class ImageClassifier:
             if not os.path.isfile(path):
                 raise ClassifyError(f"{path}: no such file")
         dims = image_dims if image_dims is not None else defaults["image_dims"]
-        self.classifier = Classifier(net, weights, image_dims=dims)
+        # runtime: the Net's forward passes through keras_caffe.predictor (None: as usual)
+        self.classifier = Classifier(net, weights, image_dims=dims,
+                                     **({"runtime": runtime} if runtime else {}))
         clf = self.classifier
         in_ = clf.inputs[0]
         shape = clf.blobs[in_].data.shape

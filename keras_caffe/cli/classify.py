@@ -10,6 +10,7 @@ import numpy as np
 
 from ..apps.classification import ImageClassifier
 from ..apps.images import decode_image, read_inputs, sample_images
+from ..export import RUNTIMES
 from ..fileio import atomic_path
 from .options import UsageError, add_max_memory, caffe_flag, numbers, select_device
 
@@ -51,6 +52,10 @@ def add_parser(sub):
     p.add_argument("-o", "--output", metavar="OUT.npy",
                    help="write the (N, classes) predictions, as classify.py does")
     p.add_argument("--gpu", action="store_true", help="run on the GPU (default: the CPU)")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="run the net through keras_caffe.predictor on this runtime (auto: the "
+                        "fastest here; keras: one tf.function; litert: LiteRT's interpreter); "
+                        "default: caffe.Net's own pass")
     add_max_memory(p)
     p.set_defaults(func=run, center_only=False)
     _intermixed(p)
@@ -97,7 +102,7 @@ def run(args) -> int:
     select_device("0" if args.gpu else None)
     classifier = ImageClassifier(net, args.weights, labels=args.labels, mean=args.mean_file,
                                  image_dims=dims, raw_scale=args.raw_scale, channel_swap=swap,
-                                 input_scale=args.input_scale)
+                                 input_scale=args.input_scale, runtime=args.runtime)
     if inputs:
         images = read_inputs(inputs, classifier.channels, ext=args.ext)
     else:
@@ -115,8 +120,9 @@ def run(args) -> int:
                 print(f"  {score:.4f}  {label}")
         predictions.append(probs)
         count += len(chunk)
+    ran = f" on {classifier.classifier.runtime}" if classifier.classifier.runtime else ""
     print(f"classified {count} image{'s' * (count != 1)} in "
-          f"{time.perf_counter() - start:.2f} s", file=sys.stderr)
+          f"{time.perf_counter() - start:.2f} s{ran}", file=sys.stderr)
     if args.output:
         out = np.concatenate(predictions) if predictions else np.zeros((0, classifier.classes))
         with atomic_path(args.output) as tmp, open(tmp, "wb") as f:

@@ -25,7 +25,9 @@ def add_parser(subparsers):
     p.add_argument("--format", choices=FORMATS, default="savedmodel")
     p.add_argument("--input-layout", choices=("NHWC", "NCHW"), default="NHWC",
                    help="4-D blobs in and out as N,H,W,C (default) or Caffe's N,C,H,W")
-    add_shapes(p, help="shape of an input blob (needed for data layers); repeatable")
+    add_shapes(p, help="shape of an input blob (needed for data layers); repeatable. Given, "
+                       "it fixes every shape of the exported signature, batch included (for "
+                       "NPU delegates and XNNPACK); without it the batch stays free")
     p.add_argument("--output-blob", action="append", metavar="BLOB",
                    help="return this blob instead of the net's outputs (e.g. fc8 of a "
                         "train_val net); repeatable")

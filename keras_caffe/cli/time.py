@@ -12,6 +12,8 @@ import os
 import sys
 
 from ..fileio import atomic_path
+from ..export import RUNTIMES
+from ..tools.predict_timing import format_runtime_report, time_runtime
 from ..tools.timing import time_net
 from ..tools.timing_report import format_report
 from .options import (UsageError, add_gpu, add_net, add_shapes, add_speed, parse_shapes,
@@ -38,6 +40,10 @@ def add_parser(subparsers):
     p.add_argument("--no-layers", dest="per_layer", action="store_false",
                    help="time only the whole net")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="time inference instead: the TEST phase's forward pass as "
+                        "keras_caffe.predictor runs it (auto: the fastest here; keras: one "
+                        "tf.function; litert: a fixed-shape TFLite export in LiteRT)")
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     p.set_defaults(func=run)
     return p
@@ -48,12 +54,25 @@ def run(args) -> int:
     if args.iterations < 1 or (args.batch is not None and args.batch < 1) or args.warmup < 0:
         raise UsageError("--iterations and --batch must be at least 1, --warmup at least 0")
     select_device(args.gpu)
+    if args.runtime:
+        if args.precision or args.xla:
+            raise UsageError("--runtime times float32 inference; --precision and --xla are "
+                             "for timing the training net")
+        result = time_runtime(args.net, args.weights, args.runtime, args.iterations,
+                              args.batch, shapes=shapes, warmup=args.warmup, seed=args.seed,
+                              allow_missing=args.allow_missing, stages=tuple(args.stage),
+                              level=args.level)
+        return _report(format_runtime_report(result), result, args)
     result = time_net(args.net, weights=args.weights, iterations=args.iterations,
                       batch=args.batch, phase=args.phase, precision=args.precision, xla=args.xla,
                       shapes=shapes, stages=tuple(args.stage), level=args.level,
                       warmup=args.warmup, seed=args.seed, per_layer=args.per_layer,
                       allow_missing=args.allow_missing)
-    print(format_report(result))
+    return _report(format_report(result), result, args)
+
+
+def _report(text: str, result: dict, args) -> int:
+    print(text)
     if args.json:
         out = os.fspath(args.json)
         with atomic_path(out, suffix=".json") as tmp:

@@ -4,8 +4,11 @@ glog's prefix to stderr (and with ``--log_dir`` to glog's file), so Caffe's
 
 from __future__ import annotations
 
+import os
+
 from ..solvers import glog
 from ..solvers.runner import Solver, make_strategy
+from ..tools.workers import launch, launched_worker
 from .options import UsageError, add_gpu, add_log_dir, add_max_memory, add_speed, select_device
 
 
@@ -20,8 +23,13 @@ def add_parser(sub):
     p.add_argument("--snapshot-prefix", help="override the solver's snapshot_prefix")
     p.add_argument("--snapshot-at", help="extra iterations to snapshot after, e.g. 1,2,5")
     p.add_argument("--distribute", choices=("mirrored", "multi-worker"),
-                   help="tf.distribute over the visible devices, or over the workers of TF_CONFIG "
-                        "(the global batch stays the prototxt's; --gpu all implies mirrored)")
+                   help="tf.distribute over the visible devices (the prototxt's batch is the "
+                        "global batch; --gpu all implies mirrored), or over the workers of "
+                        "TF_CONFIG (each reads its share of the data in batches of the "
+                        "prototxt's size, as Caffe's multi-GPU training)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="start N multi-worker training processes on this machine (TF_CONFIG on "
+                        "free local ports; the global batch is N x batch_size)")
     p.add_argument("--continue-on-nan", action="store_true",
                    help="train on through a NaN/Inf loss, as Caffe does (default: stop at the "
                         "first one, naming the iteration and lr, before it is snapshotted)")
@@ -34,7 +42,20 @@ def add_parser(sub):
 def run(args) -> int:
     if args.weights and args.snapshot:
         raise UsageError("give --weights or --snapshot, not both")
-    with glog.Sink(args.log_dir) as echo:
+    worker = launched_worker()
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        if args.distribute not in (None, "multi-worker"):
+            raise UsageError("--workers starts multi-worker training; it does not go with "
+                             f"--distribute {args.distribute}")
+        if worker is None and os.environ.get("TF_CONFIG"):
+            raise UsageError("--workers starts its own workers, but TF_CONFIG is set: start each "
+                             "worker of TF_CONFIG with --distribute multi-worker instead")
+        if worker is None:
+            return launch(args.argv, args.workers)
+        args.distribute = "multi-worker"
+    with glog.Sink(args.log_dir if not worker else None) as echo:   # the chief's log only
         gpus = select_device(args.gpu)
         echo(glog.line(glog.TRAIN_USING_GPUS, f"Using GPUs {', '.join(map(str, gpus))}") if gpus
              else glog.line(glog.TRAIN_USE_CPU, "Use CPU."))

@@ -22,11 +22,14 @@ takes the input blobs and returns the output blobs by Caffe name (:mod:`.names` 
 names TensorFlow refuses are escaped, and where the table is kept); the SavedModel loads with
 ``tf.saved_model.load`` alone.  :mod:`.preprocess` bakes in Caffe's data transform;
 :mod:`.tflite` says what converts to TFLite's builtin ops and what is reported when not.
+``input_shapes`` (``--input-shape``) fixes every shape of the signature, batch included.
+:func:`predictor` runs a net for inference on the fastest runtime here (:mod:`.predictor`).
 """
 
 from .common import FORMATS, ExportError
 from .names import signature_key
 from .preprocess import Preprocess
+from .predictor import RUNTIMES, Predictor, PredictorError, predictor
 from .savedmodel import ExportResult, export_savedmodel
 from .tflite import TFLiteConversionError, export_tflite
 
@@ -41,4 +44,5 @@ def export(net_or_cnet, path, format: str = "savedmodel", **kwargs) -> ExportRes
 
 
 __all__ = ["export", "export_savedmodel", "export_tflite", "ExportError", "ExportResult",
-           "FORMATS", "Preprocess", "TFLiteConversionError", "signature_key"]
+           "FORMATS", "Preprocess", "TFLiteConversionError", "signature_key",
+           "predictor", "Predictor", "PredictorError", "RUNTIMES"]

@@ -51,7 +51,7 @@ class TFLiteConversionError(ExportError):
 def export_tflite(net_or_cnet, path, weights=None, input_layout: str = "NHWC",
                   preprocess: bool | Preprocess = False, allow_tf_ops: bool = False,
                   check: bool = True, *, outputs=None, phase="test",
-                  **build_kwargs) -> ExportResult:
+                  fixed_shapes: bool | None = None, **build_kwargs) -> ExportResult:
     """Write a ``.tflite`` of a Caffe net.  ``path`` is the file (``*.tflite``) or a
     directory to write ``model.tflite`` into; other arguments as
     :func:`~keras_caffe.export.export_savedmodel`.
@@ -62,7 +62,22 @@ def export_tflite(net_or_cnet, path, weights=None, input_layout: str = "NHWC",
     the Keras model: a model that converts but cannot run (e.g. a 6-D slice) raises, and the
     largest difference is kept in ``manifest["tflite"]["check"]``."""
     target = _target(path)
-    job = prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase, build_kwargs)
+    job = prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase, build_kwargs,
+                  fixed_shapes)
+    content, manifest = flatbuffer(job, allow_tf_ops, check)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with atomic_path(target, suffix=".tflite") as tmp_file:
+        with open(tmp_file, "wb") as f:
+            f.write(content)
+    with atomic_path(target + ".json") as tmp_file:
+        with open(tmp_file, "w") as f:
+            json.dump(manifest, f, indent=1)
+    return ExportResult(target, "tflite", manifest, manifest["tflite"]["tf_ops"])
+
+
+def flatbuffer(job, allow_tf_ops: bool = False, check: bool = True) -> tuple[bytes, dict]:
+    """``(the .tflite bytes, manifest)`` of a prepared export, written nowhere (the
+    SavedModel it is converted from lives in a temporary directory, removed after)."""
     with tempfile.TemporaryDirectory(prefix="keras_caffe_tflite_") as tmp:
         traced = write_savedmodel(job, os.path.join(tmp, "saved_model"))
         lookup = _layer_names(job.cnet, traced.scopes)
@@ -72,15 +87,7 @@ def export_tflite(net_or_cnet, path, weights=None, input_layout: str = "NHWC",
         info["check"] = check_interpreter(content, job, traced, lookup)
     elif check:
         info["check"] = "skipped: the model needs TF ops (Flex), which the Python interpreter lacks"
-    manifest = dict(traced.manifest, tflite=info)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with atomic_path(target, suffix=".tflite") as tmp_file:
-        with open(tmp_file, "wb") as f:
-            f.write(content)
-    with atomic_path(target + ".json") as tmp_file:
-        with open(tmp_file, "w") as f:
-            json.dump(manifest, f, indent=1)
-    return ExportResult(target, "tflite", manifest, tf_ops)
+    return content, dict(traced.manifest, tflite=info)
 
 
 def _target(path) -> str:
@@ -192,9 +199,11 @@ def _layer_names(cnet, scopes: dict[str, str]):
     return lookup
 
 
-def interpreter(model_content: bytes):
-    """A TFLite interpreter: LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite``'s
-    (deprecated there, with a warning we silence)."""
+def interpreter(model_content: bytes, num_threads: int | None = None):
+    """A TFLite interpreter: LiteRT's (``ai_edge_litert``, the ``litert`` extra) when
+    installed, else ``tf.lite``'s (deprecated there, with a warning we silence).  Both apply
+    XNNPACK to float models by default; ``num_threads`` is its thread count (None: the
+    interpreter's default)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -203,7 +212,14 @@ def interpreter(model_content: bytes):
         Interpreter = tf.lite.Interpreter
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Interpreter(model_content=model_content)
+        return Interpreter(model_content=model_content, num_threads=num_threads)
+
+
+def interpreter_name() -> str:
+    """Which interpreter :func:`interpreter` uses here: ``"ai_edge_litert"`` or ``"tf.lite"``."""
+    import importlib.util
+
+    return "ai_edge_litert" if importlib.util.find_spec("ai_edge_litert") else "tf.lite"
 
 
 def sample_inputs(cnet, manifest: dict, transform, input_layout: str, seed: int = 0) -> dict:

@@ -40,9 +40,19 @@ class BlobStore:
         self._data: dict = {}       # name -> exposed NCHW array
         self._diff_values: dict = {}
         self._diff: dict = {}
+        #: ``(names, compute)``: blobs a pass left uncomputed (a ``runtime`` pass computes
+        #: only the outputs, see :mod:`.fast_forward`) and how to compute them all
+        self.pending = None
+
+    def resolve(self, name: str | None = None) -> None:
+        """Compute the blobs a pass left uncomputed, if ``name`` (any, if None) is one."""
+        if self.pending is not None and (name is None or name in self.pending[0]):
+            compute, self.pending = self.pending[1], None
+            compute()
 
     # -- data ----------------------------------------------------------------------------
     def data(self, name: str) -> np.ndarray:
+        self.resolve(name)
         array = self._data.get(name)
         if array is None or array.shape != self.shapes[name]:
             value = self._values.pop(name, None)
@@ -55,6 +65,7 @@ class BlobStore:
 
     def value(self, name: str):
         """The current data, as a tensor or array, without exposing it."""
+        self.resolve(name)
         array = self._data.get(name)
         if array is not None:
             return array

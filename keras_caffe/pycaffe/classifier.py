@@ -41,11 +41,12 @@ class ClassifierMixin:
     ``image_dims``: the (height, width) images are resized to before cropping (default:
     the net input's, i.e. the whole image is one crop).  ``mean``, ``input_scale``,
     ``raw_scale``, ``channel_swap``: the :class:`~keras_caffe.pycaffe.io.Transformer`
-    settings of the first input."""
+    settings of the first input.  Other keywords go to the Net (ours: ``runtime=``, see
+    :mod:`.fast_forward`)."""
 
     def __init__(self, model_file, pretrained_file, image_dims=None, mean=None,
-                 input_scale=None, raw_scale=None, channel_swap=None):
-        super().__init__(model_file, pretrained_file, caffe_pb2.TEST)
+                 input_scale=None, raw_scale=None, channel_swap=None, **net_kwargs):
+        super().__init__(model_file, pretrained_file, caffe_pb2.TEST, **net_kwargs)
         self.transformer = _configure_transformer(self, mean, input_scale, raw_scale,
                                                   channel_swap)
         self.crop_dims = np.array(self.blobs[self.inputs[0]].data.shape[2:])

@@ -24,6 +24,7 @@ from ..graph.losses import top_loss_weights
 from ..layers.python_layer import BlobVec, CaffePythonLayer, Layer
 from ..proto import caffe_pb2
 from .blobs import BlobStore, NetBlob, Params, ParamBlob
+from .fast_forward import PredictorPass
 from .hdf5_weights import load_hdf5, save_hdf5
 from .runtime import Runtime, internal_feed
 from .settings import settings
@@ -79,11 +80,15 @@ class Net:
     projected over ``max_memory`` is refused before anything is allocated, when it is made
     and whenever a reshape rebuilds it (keras-caffe's own keyword, as ``build_net``'s:
     bytes, a size such as ``"8G"``, 0 for no limit; default: ``keras-caffe python
-    --max-memory``, else 80% of the memory available)."""
+    --max-memory``, else 80% of the memory available).  ``runtime`` (also keras-caffe's
+    own: ``"auto"``, ``"keras"``, ``"litert"``) runs whole-net TEST forward passes through
+    :func:`keras_caffe.predictor` (see :mod:`.fast_forward`); ``net.runtime`` says which."""
 
     def __init__(self, network_file, *args, phase=None, level: int = 0, stages=None,
-                 weights=None, writes=None, max_memory=None, _share_with=None, _seed=None):
+                 weights=None, writes=None, max_memory=None, runtime=None, _share_with=None,
+                 _seed=None):
         phase, weights = _phase_and_weights(args, phase, weights)
+        self._fast = PredictorPass(runtime, shared=_share_with is not None)
         self._max_memory = max_memory
         # where HDF5Output layers write (a keras_caffe.WritePolicy; see set_output_policy)
         self._writes = settings.writes if writes is None else writes
@@ -121,6 +126,8 @@ class Net:
     def _setup(self, cnet) -> None:
         graph = cnet.graph
         self._cnet, self._runtime = cnet, Runtime(cnet, self._store, self._params)
+        self._store.pending = None
+        self._fast.reset()
         self._nodes = [n for n in graph.layers]
         names = list(dict.fromkeys(t.name for n in self._nodes for t in n.tops))
         self._store.shapes.update({n: tuple(cnet.shapes[graph.last[n]]) for n in names})
@@ -263,12 +270,18 @@ class Net:
         end_ind = len(self._nodes) - 1 if end is None else self._layer_index(end, "forward end")
         outputs = set((self.top_names[end] if end is not None else self.outputs) + blobs)
         self._set_batches(kwargs, self.inputs, "data", "input blob")
-        self._prepare()
+        changed = self._prepare()
         self._read_data_layers(start_ind, end_ind)
-        if start_ind == 0 and end_ind == len(self._nodes) - 1:
+        whole = start_ind == 0 and end_ind == len(self._nodes) - 1
+        if not whole:
+            self._store.resolve()   # a layer range reads the blobs before it
+        self._store.pending = None
+        if whole:
             feeds = {t.name: self._store.value(t.name) for n in self._graph.input_layers
                      for t in n.tops}
-            self._runtime.forward_all(feeds)
+            if not (self._fast.applies(self, outputs)
+                    and self._fast.forward(self, feeds, changed)):
+                self._runtime.forward_all(feeds)
         else:
             self._runtime.forward_range(start_ind, end_ind)
         self._write_sinks(start_ind, end_ind)
@@ -309,6 +322,7 @@ class Net:
         end_ind = 0 if end is None else self._layer_index(end, "backward end")
         outputs = set((self.bottom_names[end] if end is not None else self.inputs) + diffs)
         self._set_batches(kwargs, self.outputs, "diff", "top diff")
+        self._store.resolve()   # a runtime= forward left blobs the backward pass reads
         changed = self._prepare()
         if start_ind >= end_ind:
             self._runtime.backward(start_ind, end_ind, params_changed=changed)
@@ -374,10 +388,15 @@ class Net:
         path = _check_file(weights, "weights")
         self._cnet.load_blobs(read_weights(path), path=path, allow_missing=True)
         self._params.download()
+        self._fast.reset()
+
+    runtime = property(lambda self: self._fast.chosen,
+                       doc="what runtime= passes run on (None before the first, or without)")
 
     def share_with(self, other: "Net") -> None:
         """Use ``other``'s parameters for the layers both nets have, from now on (Caffe's
         ``ShareTrainedLayersWith``): the model is built again on ``other``'s variables."""
+        self._fast.refuse_sharing()
         other._params.upload()
         self._params.upload()
         shapes = {name: self._store.shapes[name] for name in self._fed}
@@ -404,6 +423,7 @@ class Net:
     def load_hdf5(self, filename) -> None:
         load_hdf5(self, _check_file(filename, "HDF5 weights"))
         self._params.download()
+        self._fast.reset()
 
     def clear_param_diffs(self) -> None:
         self._params.clear_diffs()

@@ -28,12 +28,13 @@ import numpy as np
 from ..api import open_net, read_net, read_weights
 from ..data.sources import next_feeds
 from ..execution import objective
-from ..errors import CaffemodelError, NetError
+from ..errors import CaffemodelError
 from ..proto import caffe_pb2
 from ..proto.text import source_path
 from ..proto.upgrade import read_upgraded_solver
 from . import glog, guards
 from . import snapshot as snapshots
+from .distribute import is_chief, make_strategy, shard_sources  # noqa: F401 (make_strategy: API)
 from .factory import check_solver, optimizer_from_solver
 from .nets import test_nets, train_net
 
@@ -55,7 +56,7 @@ class Solver:
         # snapshots go (Caffe's CheckSnapshotWritePermissions; solve() checks the prefix for
         # snapshot_after_train's snapshot too).
         self.schedule = check_solver(self.param, self.solver_path)
-        self.chief = _is_chief(strategy)
+        self.chief = is_chief(strategy)
         self.prefix = snapshot_prefix if snapshot_prefix is not None else self._default_prefix()
         if self.chief and (self.param.snapshot or snapshot_at):
             snapshots.check_prefix(self.prefix, self.solver_path)
@@ -68,9 +69,10 @@ class Solver:
         seed = self.param.random_seed if self.param.random_seed >= 0 else None
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        # With a tf.distribute strategy every replica takes an equal slice of each batch
-        # (the prototxt's batch_size stays the global batch) and the gradients are averaged,
-        # so N devices follow the single-device trajectory.
+        # With a tf.distribute strategy every replica takes an equal slice of each batch and
+        # the gradients are averaged: under `mirrored` the prototxt's batch_size is the global
+        # batch; under `multi-worker` it is each worker's, read from its share of the data as
+        # Caffe's data-parallel readers do (see .distribute).
         self.strategy = strategy
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         spec = train_net(self.param)
@@ -87,13 +89,9 @@ class Solver:
             # float16 needs loss scaling (bfloat16 has float32's range and does not).
             self.scaler = (keras.optimizers.LossScaleOptimizer(self.optimizer)
                            if precision == "mixed_float16" else None)
-        if strategy is not None:
-            n = strategy.num_replicas_in_sync
-            for sources in (self.sources[id(self.train)],):  # tests run undistributed
-                for source in sources.values():
-                    if source.batch_size % n:
-                        raise NetError(f"batch_size {source.batch_size} does not split evenly over "
-                                       f"{n} replicas")
+        self.local_replicas = 1
+        if strategy is not None:   # tests run undistributed, unsplit
+            self.local_replicas = shard_sources(self.sources[id(self.train)], strategy)
         self.iter = 0
         self.log_file = open(log_path, "a") if log_path and self.chief else None
         self._losses = deque(maxlen=max(1, self.param.average_loss))
@@ -174,10 +172,10 @@ class Solver:
         def replicated(feeds):
             if strategy is None:
                 return gradients(feeds)
-            n = strategy.num_replicas_in_sync
+            n = self.local_replicas   # this process's replicas share its batch
 
             def part(context):
-                r = context.replica_id_in_sync_group
+                r = context.replica_id_in_sync_group % n
                 return {k: v[r * (v.shape[0] // n):(r + 1) * (v.shape[0] // n)]
                         for k, v in feeds.items()}
 
@@ -394,30 +392,6 @@ class Solver:
                 source.restore(saved)
             else:  # a Caffe-written state: Caffe's readers also restart (we approximate it)
                 source.seek(state.iter * self.param.iter_size)
-
-
-def _is_chief(strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
-                                               resolver.task_id == 0)
-
-
-def make_strategy(kind: str | None, gpu: str | None = None):
-    """``mirrored`` (all visible GPUs, or the CPU), ``multi-worker`` (from TF_CONFIG), or
-    None; ``--gpu all`` with several GPUs implies ``mirrored``."""
-    import tensorflow as tf
-
-    if kind is None and gpu == "all" and len(tf.config.list_logical_devices("GPU")) > 1:
-        kind = "mirrored"
-    if kind is None:
-        return None
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if kind == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown distribution {kind!r}")
 
 
 def net_loss(cnet, outputs: dict) -> float:

@@ -1,11 +1,10 @@
 """tf.distribute keeps Caffe's trajectory: the same parameters as one device with the same
-global batch, for MirroredStrategy over two logical CPUs and for two worker processes."""
+global batch, for MirroredStrategy over two logical CPUs (two worker processes:
+``test_multi_worker.py``)."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -61,38 +60,3 @@ def test_mirrored_over_two_logical_cpus(tmp_path, monkeypatch):
     assert "replicas 2" in result.stdout
     _assert_same(_params(run / "snap/tiny_iter_10.caffemodel"),
                  _single_device(tmp_path, monkeypatch, 10))
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def test_multi_worker_on_localhost(tmp_path, monkeypatch):
-    ports = _free_ports(2)
-    workers = [f"127.0.0.1:{p}" for p in ports]
-    dirs = []
-    for i in range(2):
-        d = tmp_path / f"worker{i}"
-        d.mkdir()
-        _setup(d, 10)
-        dirs.append(d)
-    procs = []
-    for i, d in enumerate(dirs):
-        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
-        env = {**ENV, "TF_CONFIG": json.dumps(config)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "keras_caffe.cli", "train", "--solver", "solver.prototxt",
-             "--distribute", "multi-worker"], cwd=d, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
-    chief = dirs[0] / "snap/tiny_iter_10.caffemodel"
-    assert chief.is_file() and not (dirs[1] / "snap/tiny_iter_10.caffemodel").exists()
-    _assert_same(_params(chief), _single_device(tmp_path, monkeypatch, 10))

@@ -10,6 +10,7 @@ import pytest
 
 import keras_caffe
 from keras_caffe.export import TFLiteConversionError, export_tflite
+from keras_caffe.export import tflite
 from keras_caffe.export.tflite import interpreter
 from keras_caffe.graph import layout
 from tests.export.conftest import build_odd, random
@@ -69,7 +70,25 @@ def test_float64_accuracy_blocks_builtins_and_converts_with_tf_ops(tmp_path):
     assert result.tf_ops == [] and result.manifest["tflite"]["check"]["within_1e-4"]
 
 
-def test_converted_but_not_runnable_names_the_layer(tmp_path):
+def _tf_lite_interpreter(model_content, num_threads=None):
+    """tf.lite's own interpreter (LiteRT's, when installed, runs the 6-D slice below)."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tf.lite.Interpreter(model_content=model_content, num_threads=num_threads)
+
+
+def test_litert_runs_the_6d_slice_tf_lite_cannot(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    result = export_tflite(IM2COL, tmp_path / "cols.tflite")
+    assert result.manifest["tflite"]["check"]["max_abs_diff"] <= 1e-6
+
+
+def test_converted_but_not_runnable_names_the_layer(tmp_path, monkeypatch):
+    monkeypatch.setattr(tflite, "interpreter", _tf_lite_interpreter)
     with pytest.raises(TFLiteConversionError, match=r"cannot run it \(in layer cols \(Im2col\)\)"
                                                     ".*Slice"):
         export_tflite(IM2COL, tmp_path / "cols.tflite")

@@ -2,7 +2,8 @@
 
 Caffe's Data layer walks a database cursor in key order (byte-wise: ``rec_10`` sorts before
 ``rec_2``) and restarts at the first key when it reaches the end.  :meth:`KeyValueDB.records`
-gives that endless walk from any position.
+gives that endless walk from any position, or every ``step``-th record of it (a worker's share
+of the walk when several read one database, see ``BatchSource.shard``).
 
 * LMDB is opened read-only **without a lock file** (``lock=False``), so a database in a
   read-only or shared folder is never touched; nothing may write to it while it is read.
@@ -36,27 +37,28 @@ class KeyValueDB(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def _scan(self, start: int = 0, keys_only: bool = False) -> Iterator:
-        """One pass in key order from record ``start``: ``(key, value)`` pairs, or keys."""
+    def _scan(self, start: int = 0, keys_only: bool = False, step: int = 1) -> Iterator:
+        """One pass in key order from record ``start``: ``(key, value)`` pairs, or keys, of
+        records ``start``, ``start + step``, ... (the records between are not read)."""
 
     def pairs(self) -> Iterator[tuple[bytes, bytes]]:
         """One pass over every ``(key, value)`` in key order (no wrap-around)."""
         return self._scan(0)
 
-    def records(self, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:
-        """``(position, key, value)`` forever, from record ``start % len(self)`` on, wrapping
-        to the first record after the last."""
-        position = start % len(self)
+    def records(self, start: int = 0, step: int = 1) -> Iterator[tuple[int, bytes, bytes]]:
+        """``(position, key, value)`` forever: the records at offsets ``start``,
+        ``start + step``, ... of the endless walk (offset ``o`` is record ``o % len(self)``:
+        the walk wraps to the first record after the last)."""
+        offset = start
         while True:
             count = 0
-            for key, value in self._scan(position):
-                yield position, key, value
-                position += 1
+            for key, value in self._scan(offset % len(self), step=step):
+                yield offset % len(self), key, value
+                offset += step
                 count += 1
             if count == 0:
                 raise NetError(f"{self.backend} database '{self.path}' changed while being "
                                "read")
-            position = 0
 
     def keys(self) -> list[bytes]:
         return list(self._scan(keys_only=True))
@@ -131,7 +133,7 @@ class LMDB(KeyValueDB):
     def __len__(self):
         return self._count
 
-    def _scan(self, start=0, keys_only=False):
+    def _scan(self, start=0, keys_only=False, step=1):
         with self.env.begin(buffers=False) as txn:
             cursor = txn.cursor()
             if not cursor.first():
@@ -139,7 +141,14 @@ class LMDB(KeyValueDB):
             for _ in range(start):   # moving the cursor copies nothing
                 if not cursor.next():
                     return
-            yield from cursor.iternext(keys=True, values=not keys_only)
+            if step == 1:
+                yield from cursor.iternext(keys=True, values=not keys_only)
+                return
+            while True:
+                yield cursor.key() if keys_only else cursor.item()
+                for _ in range(step):
+                    if not cursor.next():
+                        return
 
     def close(self):
         """Release this reader's use of the environment (closed with its last user)."""
@@ -177,7 +186,7 @@ class LevelDB(KeyValueDB):
     def __len__(self):
         return self._count
 
-    def _scan(self, start=0, keys_only=False):
+    def _scan(self, start=0, keys_only=False, step=1):
         with self.db.snapshot() as snap:
             first = None
             if start:
@@ -185,7 +194,8 @@ class LevelDB(KeyValueDB):
                              None)
                 if first is None:
                     return
-            yield from snap.iterator(start=first, include_value=not keys_only)
+            yield from itertools.islice(snap.iterator(start=first, include_value=not keys_only),
+                                        0, None, step)
 
     def close(self):
         self._shared = None

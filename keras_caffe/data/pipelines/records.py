@@ -19,13 +19,16 @@ from .batches import (CHUNK, finish_batches, out_layout_of, read_ahead, start_fn
 _RAW, _FLOAT, _JPEG, _PNG, _OTHER = range(5)
 
 
-def _datum_chunks(db: KeyValueDB, start_item: int, oriented: bool, chunk: int = CHUNK):
+def _datum_chunks(db: KeyValueDB, start_item: int, oriented: bool, chunk: int = CHUNK,
+                  step: int = 1):
     """Python side of a Data-layer pipeline: parsed records, ``chunk`` at a time: payloads and
     an int64 row per record (index, route, decode branch, EXIF orientation, C, H, W, label),
-    where the route is the branch, or -1 for a JPEG to be turned by its EXIF orientation."""
+    where the route is the branch, or -1 for a JPEG to be turned by its EXIF orientation.
+    The records are those at offsets ``start_item``, ``start_item + step``, ... of the
+    database's endless walk, and the index is that offset (what keys the random crops)."""
     g = start_item
     payloads, rows = [], []
-    for position, key, value in db.records(start_item):
+    for position, key, value in db.records(start_item, step):
         try:
             kind, payload, chw, label = record_fields(parse_datum(value))
         except CaffemodelError:   # again, naming the record
@@ -42,7 +45,7 @@ def _datum_chunks(db: KeyValueDB, start_item: int, oriented: bool, chunk: int = 
         payloads.append(payload)
         rows.append((g, branch if turn == 1 else -1, branch, turn, chw[0], chw[1], chw[2],
                      label))
-        g += 1
+        g += step
         if len(rows) == chunk:
             yield np.asarray(payloads, object), np.asarray(rows, np.int64)
             payloads, rows = [], []
@@ -62,13 +65,21 @@ def _item_format(db: KeyValueDB) -> tuple[str, str, int]:
 
 def db_dataset(db: KeyValueDB, batch_size: int, transformer: DataTransformer,
                start_batch=0, layout: str = "NCHW", labels: bool = True, jit: bool = True,
-               deferred: bool = False):
+               deferred: bool = False, shard: tuple[int, int] = (0, 1)):
     """The pipeline of a Data layer over an open database (see :func:`lmdb_dataset`).
-    ``start_batch`` may be a callable, read each time an iterator starts."""
+    ``start_batch`` may be a callable, read each time an iterator starts.
+
+    ``shard=(rank, count)``: the share of worker ``rank`` of ``count`` reading the database
+    together, as Caffe's data-parallel Data layers share it (``DataLayer::Skip``): offset
+    ``o`` of the walk goes to worker ``o % count``, so item ``j`` of this worker's batch
+    ``k`` is offset ``(k * batch_size + j) * count + rank``.  The workers' batches ``k`` are
+    together the records of batch ``k`` of one reader with ``count * batch_size`` items, with
+    the same crops and mirrors (they are keyed by the offset)."""
     import tensorflow as tf
 
     if batch_size <= 0:
         raise NetError(f"batch_size must be positive, got {batch_size}")
+    rank, count = shard
     out_layout = out_layout_of(layout)
     start = start_fn(start_batch)
     mode = transformer.decode_mode
@@ -85,7 +96,8 @@ def db_dataset(db: KeyValueDB, batch_size: int, transformer: DataTransformer,
         live = db_ref()
         if live is None:
             raise NetError(closed)
-        return _datum_chunks(live, start() * batch_size, mode != "unchanged")
+        return _datum_chunks(live, start() * batch_size * count + rank, mode != "unchanged",
+                             step=count)
 
     def describe(index):
         live = db_ref()

@@ -31,12 +31,37 @@ class BatchSource(abc.ABC):
     #: The range checks of the tops the net reads as class labels or indices (set by
     #: :func:`watch_indices` when the net is opened), run on every batch read.
     index_checks: tuple = ()
+    #: Whether the source can read one worker's share of its stream (:meth:`shard`).
+    shardable: bool = False
 
     def __init__(self, tops: list[str], batch_size: int, layer: str | None = None):
         self.tops = list(tops)
         self.batch_size = int(batch_size)
         self.batches_read = 0
         self.layer = layer   # named in the errors of reading
+        self.rank, self.workers = 0, 1   # this worker's share of the stream (see shard)
+
+    def shard(self, rank: int, count: int) -> None:
+        """Read only worker ``rank``'s share of the stream when ``count`` workers train
+        together, as Caffe's data-parallel Data and HDF5Data layers read (``Skip()``): item
+        ``o`` of the whole stream goes to worker ``o % count``, and every worker's batch
+        keeps ``batch_size`` items (the global batch is ``count * batch_size``).  No two
+        workers read the same item, and their batches ``k`` together are batch ``k`` of one
+        reader with the global batch."""
+        if count > 1 and not self.shardable:
+            shardable = sorted(s.name for s in types.declared()
+                               if getattr(s.reader, "shardable", False))
+            raise NetError(f"this data layer's records cannot be split over {count} workers "
+                           f"({', '.join(shardable)} layers can, as in Caffe's data-parallel "
+                           "training); train it on one worker", layer=self.layer)
+        if not 0 <= rank < count:
+            raise NetError(f"worker {rank} of {count} does not exist", layer=self.layer)
+        self.rank, self.workers = int(rank), int(count)
+        self.seek(self.batches_read)
+
+    def stream_item(self, item: int) -> int:
+        """Where item ``item`` of this worker's share sits in the whole stream."""
+        return item * self.workers + self.rank
 
     @abc.abstractmethod
     def next_batch(self) -> dict[str, np.ndarray]:
@@ -206,6 +231,10 @@ class PipelineSource(SeededSource):
     def seek(self, batches_read: int) -> None:
         self.batches_read = int(batches_read)
         self._iterator = None
+
+    def shard(self, rank: int, count: int) -> None:
+        super().shard(rank, count)
+        self._datasets = {}   # made again for this share
 
     def restore(self, state: dict) -> None:
         seed = self.seed

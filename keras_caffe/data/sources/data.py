@@ -26,6 +26,8 @@ def _data_shape(layer, bottoms):
 class DataSource(PipelineSource):
     """Caffe's ``Data`` layer (LMDB or LEVELDB backend)."""
 
+    shardable = True
+
     def __init__(self, source: str, tops, batch_size: int, backend="lmdb", transform=None,
                  phase="test", seed=None, layer: str | None = None):
         if not 1 <= len(tops) <= 2:
@@ -52,14 +54,15 @@ class DataSource(PipelineSource):
     def _make_dataset(self, layout, deferred, batch_size, start):
         try:   # the first record, read here for the items' format, names itself and the layer
             return db_dataset(self.db, batch_size, self.transformer, start_batch=start,
-                              labels=len(self.tops) == 2, layout=layout, deferred=deferred)
+                              labels=len(self.tops) == 2, layout=layout, deferred=deferred,
+                              shard=(self.rank, self.workers))
         except CaffeError as err:
             if isinstance(err, NetError) and err.layer is not None:
                 raise
             raise NetError(str(err), layer=self.layer) from None
 
     def describe_item(self, batch, item):
-        position = (batch * self.batch_size + item) % len(self.db)
+        position = self.stream_item(batch * self.batch_size + item) % len(self.db)
         key, _ = self.db.get(position)
         return f"{self.db.backend} {self.db.describe(position, key)}"
 
@@ -67,7 +70,7 @@ class DataSource(PipelineSource):
         n = len(self.db)
         t = self.transformer
         for item in range(batch * self.batch_size, (batch + 1) * self.batch_size):
-            position = item % n
+            position = self.stream_item(item) % n
             key, value = self.db.get(position)
             where = self.db.describe(position, key)
             try:

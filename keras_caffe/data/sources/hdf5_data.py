@@ -25,6 +25,8 @@ def _hdf5_data_shape(layer, bottoms):
 
 @data_layer("HDF5Data", tops=(1, None), shape=_hdf5_data_shape)
 class HDF5Source(BatchSource):
+    shardable = True   # a worker keeps every workers-th item of the stream (Caffe's Skip)
+
     def __init__(self, list_path: str, tops: list[str], batch_size: int, shuffle: bool = False,
                  seed: int | None = None, layer: str | None = None):
         super().__init__(tops, batch_size, layer)
@@ -41,7 +43,7 @@ class HDF5Source(BatchSource):
         self.total = sum(len(d[tops[0]]) for d in self.data)
         if self.total == 0:
             raise NetError(f"the HDF5 files of '{list_path}' hold no rows", layer=layer)
-        self._order = self._make_order()
+        self._order, self._pass = self._make_order(), 0   # the order of pass _pass
         self._picks = (np.zeros(0, np.int64), np.zeros(0, np.int64))   # the last batch's items
 
     @classmethod
@@ -79,8 +81,8 @@ class HDF5Source(BatchSource):
         files, rows, k = [], [], start
         while k < end:   # one piece per pass over the data
             position = k % self.total
-            if position == 0 and k > 0:
-                self._order = self._make_order()
+            while self._pass < k // self.total:   # each pass reshuffles once, in order
+                self._order, self._pass = self._make_order(), self._pass + 1
             take = min(end - k, self.total - position)
             files.append(self._order[0][position:position + take])
             rows.append(self._order[1][position:position + take])
@@ -88,8 +90,9 @@ class HDF5Source(BatchSource):
         return np.concatenate(files), np.concatenate(rows)
 
     def next_batch(self) -> dict[str, np.ndarray]:
-        start = self.batches_read * self.batch_size
-        files, rows = self._positions(start, start + self.batch_size)
+        start = self.stream_item(self.batches_read * self.batch_size)
+        files, rows = self._positions(start, start + (self.batch_size - 1) * self.workers + 1)
+        files, rows = files[::self.workers], rows[::self.workers]
         self.batches_read += 1
         self._picks = (files, rows)
         used = np.unique(files)
@@ -115,8 +118,4 @@ class HDF5Source(BatchSource):
         self.batches_read = batches_read
         if self.shuffle:
             self.rng = np.random.default_rng(self.seed)
-            self._order = self._make_order()
-            # next_batch reshuffles when it reaches position 0 of a later pass; replay those
-            # that happened strictly before this position.
-            for _ in range(max(0, (batches_read * self.batch_size - 1) // self.total)):
-                self._order = self._make_order()
+            self._order, self._pass = self._make_order(), 0   # _positions replays the rest

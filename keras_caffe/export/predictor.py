@@ -1,0 +1,268 @@
+"""A net as a plain function for inference, run by the fastest runtime on this machine.
+
+::
+
+    run = keras_caffe.predictor("deploy.prototxt", "net.caffemodel",
+                                input_shapes={"data": (1, 3, 224, 224)})
+    prob = run(data=images)["prob"]          # or run({"data": images}); NCHW in and out
+    run.runtime                               # "keras" or "litert": what "auto" chose, and why:
+    run.timings, run.reason                   # ms per call of each runtime tried; fallbacks
+
+Runtimes:
+
+``"keras"``
+    the converted model in one ``tf.function`` traced once for the fixed input shapes (no
+    retracing per call, no Keras call path per call).
+``"litert"``
+    a fixed-shape TFLite export of the net (converted in memory; the SavedModel it is
+    converted from lives in a temporary directory removed at once) run by LiteRT's
+    interpreter (``ai_edge_litert``, the ``litert`` extra; else ``tf.lite``'s) with XNNPACK
+    and one thread per core.
+``"auto"``
+    both, when LiteRT can convert the net: each is checked against the Keras model on seeded
+    random inputs (a runtime whose outputs differ by more than ``tolerance`` times the
+    largest magnitude is not used), timed over a few warm calls, and the faster one kept.  A
+    net LiteRT cannot convert runs on Keras, with a log line saying why.
+
+The shapes are fixed when the predictor is made (the prototxt's, or ``input_shapes``), batch
+included; a call with other shapes, other names or missing inputs is refused with one
+:class:`PredictorError`.  The weights are those of the caffemodel (or of the CaffeNet
+given) at that moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from ..errors import CaffeError
+from ..graph.net import Blob
+from ..api import caffe_net_of
+from ..model import CaffeNet
+from .savedmodel import SIGNATURE, prepare, serving_function, shape_in_layout
+from .tflite import flatbuffer, interpreter
+from .tracing import traceable_model
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("auto", "keras", "litert")
+
+
+class PredictorError(CaffeError):
+    """A predictor that cannot be made as asked, or a call it cannot run."""
+
+
+def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
+              runtime: str = "auto", *, num_threads: int | None = None,
+              tolerance: float = 1e-4, repeats: int = 5, **build_kwargs) -> "Predictor":
+    """A :class:`Predictor` of ``net`` (a prototxt path or text, a NetParameter, a CaffeNet
+    or a model from ``load_model``) with ``weights`` (a caffemodel, for a prototxt).
+    ``input_shapes``: Caffe's NCHW shapes by input blob name (default: the prototxt's).
+    ``input_layout``: ``"NCHW"`` (Caffe's; default) or ``"NHWC"`` for 4-D inputs and
+    outputs.  ``runtime``: one of :data:`RUNTIMES`.  ``num_threads``: LiteRT's threads
+    (default: the cores this process may use).  ``tolerance``: how far (relative to the
+    largest output magnitude) ``"auto"`` lets LiteRT depart from Keras.  ``repeats``: timed
+    calls per runtime for ``"auto"``.  Other keywords go to :func:`keras_caffe.build_net`."""
+    if runtime not in RUNTIMES:
+        raise PredictorError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    layout_name = str(input_layout).upper()
+    if input_shapes is not None:
+        build_kwargs["input_shapes"] = dict(input_shapes)
+    if not isinstance(net, CaffeNet) and caffe_net_of(net) is None:
+        build_kwargs.setdefault("free_spatial", False)   # static shapes all through
+    job = prepare(net, weights, layout_name, False, None, "test", build_kwargs, True)
+    shapes = _input_shapes(job)
+    threads = num_threads or _cores()
+    if runtime == "litert":
+        return Predictor(LiteRTRunner(job, shapes, threads), shapes, "litert")
+    keras_run = KerasRunner(job, shapes)
+    if runtime == "keras":
+        return Predictor(keras_run, shapes, "keras")
+    try:
+        lite = LiteRTRunner(job, shapes, threads)
+    except Exception as exc:  # TFLiteConversionError, or a converter crash
+        reason = "LiteRT cannot run this net: " + " ".join(str(exc).split())
+        log.info("predictor: using keras; %s", reason)
+        return Predictor(keras_run, shapes, "keras", reason=reason)
+    return _fastest(keras_run, lite, shapes, tolerance, repeats)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _input_shapes(job) -> dict[str, tuple]:
+    """Input blob -> its full shape in the job's layout (what a call must give)."""
+    shapes = {}
+    for blob in job.model.input:
+        caffe = job.cnet.shapes.get(Blob(blob, 0))
+        if caffe is None or any(d is None for d in caffe):
+            raise PredictorError(f"input blob '{blob}' has no fixed shape ({caffe}); give it "
+                                 "in input_shapes")
+        shapes[blob] = tuple(int(d) for d in shape_in_layout(tuple(caffe), "NCHW",
+                                                             job.input_layout))
+    return shapes
+
+
+class _Keyed:
+    """Feeds by blob name -> the signature's keys, and its outputs back to blob names."""
+
+    def keyed(self, manifest: dict) -> None:
+        self.key_of = {e["blob"]: e["key"] for e in manifest["inputs"]}
+        self.blob_of = {e["key"]: e["blob"] for e in manifest["outputs"]}
+        self.dtypes = {e["blob"]: e["dtype"] for e in manifest["inputs"]}
+
+
+class KerasRunner(_Keyed):
+    """The export's serving function (the model between the layouts) in one
+    ``tf.function`` with a fixed input signature."""
+
+    name = "keras"
+
+    def __init__(self, job, shapes: dict[str, tuple]):
+        import tensorflow as tf
+
+        model, _ = traceable_model(job.model)
+        serve, spec, manifest = serving_function(job.cnet, model, job.input_layout, None, True)
+        self.keyed(manifest)
+        self.function = tf.function(serve, input_signature=[spec])
+
+    def __call__(self, feeds: dict) -> dict:
+        got = self.function({self.key_of[b]: v for b, v in feeds.items()})
+        return {self.blob_of[k]: v.numpy() for k, v in got.items()}
+
+    @property
+    def traces(self) -> int:
+        """How many times the function was traced (1 after any number of calls)."""
+        return self.function.experimental_get_tracing_count()
+
+
+class LiteRTRunner(_Keyed):
+    """A fixed-shape TFLite export in LiteRT's interpreter (XNNPACK, ``threads`` threads)."""
+
+    name = "litert"
+
+    def __init__(self, job, shapes: dict[str, tuple], threads: int):
+        content, manifest = flatbuffer(job, check=False)
+        if manifest["tflite"]["tf_ops"]:
+            raise PredictorError("LiteRT's builtin ops cannot run it")
+        self.threads = threads
+        self.host = interpreter(content, num_threads=threads)
+        self.run = self.host.get_signature_runner(SIGNATURE)
+        self.keyed(manifest)
+
+    def __call__(self, feeds: dict) -> dict:
+        got = self.run(**{self.key_of[b]: v for b, v in feeds.items()})
+        return {self.blob_of[k]: v for k, v in got.items()}
+
+
+class Predictor:
+    """``predictor(**feeds)`` or ``predictor({blob: array})`` -> ``{output blob: array}``.
+
+    ``runtime``: the runtime that runs it; ``timings``: ms per call of each runtime
+    ``"auto"`` timed; ``reason``: why ``"auto"`` chose as it did (a fallback, a mismatch);
+    ``inputs``: the shape each input must have."""
+
+    def __init__(self, runner, shapes: dict[str, tuple], runtime: str, timings=None,
+                 reason: str = ""):
+        self.runner, self.inputs, self.runtime = runner, dict(shapes), runtime
+        self.timings, self.reason = dict(timings or {}), reason
+
+    def __call__(self, feeds: dict | None = None, **kwargs) -> dict:
+        given = dict(feeds or {}, **kwargs)
+        missing = [b for b in self.inputs if b not in given]
+        unknown = [b for b in given if b not in self.inputs]
+        if missing or unknown:
+            raise PredictorError(f"inputs {sorted(given)} do not match the net's input blobs "
+                                 f"{list(self.inputs)}"
+                                 + (f" (unknown: {unknown})" if unknown else "")
+                                 + (f" (missing: {missing})" if missing else ""))
+        arrays = {}
+        for blob, value in given.items():
+            try:
+                array = np.asarray(value, self.runner.dtypes[blob])
+            except (TypeError, ValueError) as exc:
+                raise PredictorError(f"input blob '{blob}': not an array of numbers "
+                                     f"({exc})") from None
+            if array.shape != self.inputs[blob]:
+                raise PredictorError(f"input blob '{blob}' has shape {array.shape}; this "
+                                     f"predictor was made for {self.inputs[blob]} (make another "
+                                     "with input_shapes for other shapes)")
+            arrays[blob] = array
+        return self.runner(arrays)
+
+    def __repr__(self):
+        return f"<Predictor runtime={self.runtime} inputs={self.inputs}>"
+
+
+def sample_feeds(shapes: dict[str, tuple], seed: int = 0) -> dict:
+    """Seeded random inputs in [0, 1) at ``shapes`` (valid indices for Embed inputs too)."""
+    rng = np.random.default_rng(seed)
+    return {b: rng.random(s).astype(np.float32) for b, s in shapes.items()}
+
+
+def worst_difference(got: dict, want: dict) -> float:
+    """Largest ``|got - want|`` over the outputs, relative to the largest ``|want|`` (>= 1)."""
+    worst = 0.0
+    for blob, ref in want.items():
+        ref = np.asarray(ref, np.float64)
+        if ref.size:
+            diff = np.abs(np.asarray(got[blob], np.float64) - ref)
+            worst = max(worst, float(np.nanmax(diff)) / max(1.0, float(np.nanmax(np.abs(ref)))))
+    return worst
+
+
+def time_calls(run, feeds: dict, repeats: int, warmup: int = 2) -> float:
+    """Median ms per call of ``run(feeds)`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        run(feeds)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        run(feeds)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def interleaved(runners: dict, feeds: dict, repeats: int, warmup: int = 2) -> dict:
+    """Median ms per call of each runner, calls alternating between them (the order
+    reversed every round) so that load from other processes falls on all alike."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run(feeds)
+    times = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(max(1, repeats)):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            runners[name](feeds)
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _fastest(keras_run, lite, shapes, tolerance: float, repeats: int) -> Predictor:
+    feeds = sample_feeds(shapes)
+    want = keras_run(feeds)
+    try:
+        worst = worst_difference(lite(feeds), want)
+    except (RuntimeError, ValueError) as exc:
+        reason = f"LiteRT cannot run this net: {str(exc).strip().splitlines()[0]}"
+        log.info("predictor: using keras; %s", reason)
+        return Predictor(keras_run, shapes, "keras", reason=reason)
+    if not worst <= tolerance:
+        reason = (f"LiteRT's outputs differ from Keras's by {worst:.3g} of the largest "
+                  f"magnitude (tolerance {tolerance:g})")
+        log.info("predictor: using keras; %s", reason)
+        return Predictor(keras_run, shapes, "keras", reason=reason)
+    timings = interleaved({r.name: r for r in (keras_run, lite)}, feeds, repeats)
+    best = min(timings, key=timings.get)
+    reason = ", ".join(f"{name} {ms:.2f} ms" for name, ms in timings.items())
+    log.info("predictor: using %s (%s per call)", best, reason)
+    return Predictor(keras_run if best == "keras" else lite, shapes, best, timings,
+                     f"fastest here: {reason}")
