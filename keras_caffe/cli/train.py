@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 
 from ..solvers import glog
-from ..solvers.runner import Solver, make_strategy
+from ..solvers.distribute import make_strategy
+from ..solvers.runner import Solver
 from ..tools.workers import launch, launched_worker
 from .options import UsageError, add_gpu, add_log_dir, add_max_memory, add_speed, select_device
 

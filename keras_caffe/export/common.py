@@ -18,6 +18,13 @@ class ExportError(CaffeError):
     """A net, an option or an output path that cannot be exported as asked."""
 
 
+def is_built(net_or_cnet) -> bool:
+    """Whether ``net_or_cnet`` is a built net (a CaffeNet, or a model built in this process),
+    whose shapes and weights build keywords can no longer change."""
+    return isinstance(net_or_cnet, CaffeNet) or (
+        not isinstance(net_or_cnet, (str, os.PathLike)) and caffe_net_of(net_or_cnet) is not None)
+
+
 def caffe_net(net_or_cnet, weights=None, input_layout: str = "NHWC", phase="test",
               **build_kwargs):
     """A :class:`~keras_caffe.model.CaffeNet` for ``net_or_cnet``.

@@ -40,8 +40,6 @@ import numpy as np
 
 from ..errors import CaffeError
 from ..graph.net import Blob
-from ..api import caffe_net_of
-from ..model import CaffeNet
 from .savedmodel import SIGNATURE, prepare, serving_function, shape_in_layout
 from .tflite import flatbuffer, interpreter
 from .tracing import traceable_model
@@ -71,8 +69,6 @@ def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
     layout_name = str(input_layout).upper()
     if input_shapes is not None:
         build_kwargs["input_shapes"] = dict(input_shapes)
-    if not isinstance(net, CaffeNet) and caffe_net_of(net) is None:
-        build_kwargs.setdefault("free_spatial", False)   # static shapes all through
     job = prepare(net, weights, layout_name, False, None, "test", build_kwargs, True)
     shapes = _input_shapes(job)
     threads = num_threads or _cores()

@@ -33,7 +33,8 @@ from ..layers.python_layer import CaffePythonLayer
 from ..graph.names import keras_name
 from ..graph.net import Blob
 from . import names
-from .common import ExportError, atomic_directory, caffe_net, check_directory_target
+from .common import (ExportError, atomic_directory, caffe_net, check_directory_target,
+                     is_built)
 from .preprocess import Preprocess, Transform, resolve
 from .tracing import traceable_model
 
@@ -127,9 +128,8 @@ def prepare(net_or_cnet, weights, input_layout, preprocess, outputs, phase,
     if input_layout not in LAYOUTS:
         raise ExportError(f"input_layout must be one of {LAYOUTS}, got {input_layout!r}")
     fixed = bool(build_kwargs.get("input_shapes")) if fixed_shapes is None else bool(fixed_shapes)
-    if fixed and build_kwargs.get("input_shapes"):
-        build_kwargs = dict(build_kwargs)
-        build_kwargs.setdefault("free_spatial", False)  # static shapes all through the graph
+    if fixed and not is_built(net_or_cnet):
+        build_kwargs = {"free_spatial": False, **build_kwargs}   # static shapes all through
     cnet = caffe_net(net_or_cnet, weights, input_layout, phase, **build_kwargs)
     model = serving_model(cnet, outputs)
     python = [layer.name for layer in model.layers if isinstance(layer, CaffePythonLayer)]

@@ -227,9 +227,8 @@ def _skip_unknown_fields(text: str, descriptor, path: str | None) -> str:
     lines = text.split("\n")
     found = unknown_fields.find(lines, descriptor)
     for u in found:
-        if u.entry is not None and not u.entry.ignorable:
-            raise PrototxtError(f"{u.where()}: {u.what()}, which keras-caffe does not "
-                                "implement, so it cannot be ignored", path, u.line, u.column)
+        if u.refused():
+            raise PrototxtError(f"{u.where()}: {u.what()}{u.hint()}", path, u.line, u.column)
     by_field: dict[tuple[str, str], list] = {}
     for u in found:
         by_field.setdefault((u.message, u.field), []).append(u)
@@ -269,15 +268,7 @@ def _unknown_reason(exc_field: tuple[str, str], line: int | None, column: int | 
             return f"unknown field '{exc_field[1]}' in {exc_field[0]}"
         match = unknown_fields.Unknown(exc_field[0], exc_field[1], line or 0, column or 0,
                                        ((0, 0), (0, 0)), None, message_desc)
-    entry = match.entry
-    if entry is None:
-        hint = ("; if another fork defines it, --ignore-unknown-fields "
-                "(ignore_unknown_fields=True) skips it with a warning that its effect is unknown")
-    elif entry.ignorable:
-        hint = "; to skip it, pass --ignore-unknown-fields (ignore_unknown_fields=True)"
-    else:
-        hint = ", which keras-caffe does not implement, so it cannot be ignored"
-    return f"{match.where()}: {match.what()}{hint}"
+    return f"{match.where()}: {match.what()}{match.hint()}"
 
 
 def _translate(exc: text_format.ParseError, path: str | None, text: str | None = None,

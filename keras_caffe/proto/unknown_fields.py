@@ -65,6 +65,20 @@ class Unknown:
                     + (f" (a typo? closest: {', '.join(near)})" if near else ""))
         return f"a field of {entry.forks_text()}, not of BVLC Caffe; {entry.effect}"
 
+    def refused(self) -> bool:
+        """Whether skipping it is refused: a fork field that changes what a layer computes."""
+        return self.entry is not None and not self.entry.ignorable
+
+    def hint(self) -> str:
+        """What the user can do, to follow :meth:`what` in an error."""
+        if self.refused():
+            return ", which keras-caffe does not implement, so it cannot be ignored"
+        if self.entry is None:
+            return ("; if another fork defines it, --ignore-unknown-fields "
+                    "(ignore_unknown_fields=True) skips it with a warning that its effect is "
+                    "unknown")
+        return "; to skip it, pass --ignore-unknown-fields (ignore_unknown_fields=True)"
+
 
 class _Bail(Exception):
     """The text is not what the parser accepts: stop walking, the parse reports it."""

@@ -49,8 +49,8 @@ class PredictorPass:
 
     def applies(self, net, outputs) -> bool:
         """Whether a whole-net forward returning ``outputs`` can run on the predictor."""
-        return (self.runtime is not None and net._phase == caffe_pb2.TEST and not net._sources and not net._cnet.sinks
-                and set(outputs) <= set(net.outputs))
+        return (self.runtime is not None and net._phase == caffe_pb2.TEST and not net._sources
+                and not net._cnet.sinks and set(outputs) <= set(net.outputs))
 
     def forward(self, net, feeds: dict, params_changed: bool) -> bool:
         """Run the predictor on ``feeds`` (NCHW by input blob); store the outputs, and leave

@@ -34,7 +34,7 @@ from ..proto.text import source_path
 from ..proto.upgrade import read_upgraded_solver
 from . import glog, guards
 from . import snapshot as snapshots
-from .distribute import is_chief, make_strategy, shard_sources  # noqa: F401 (make_strategy: API)
+from .distribute import is_chief, shard_sources
 from .factory import check_solver, optimizer_from_solver
 from .nets import test_nets, train_net
 

@@ -56,3 +56,15 @@ name: "im2col"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 dim: 5 dim: 5 } } }
 layer { name: "cols" type: "Im2col" bottom: "data" top: "cols" convolution_param { kernel_size: 3 } }
 """
+
+
+def write_net(folder, text: str, seed: int):
+    """``(prototxt, caffemodel)`` paths in ``folder``: ``text`` and the weights a build of it
+    with ``seed`` draws."""
+    import keras_caffe
+
+    net = folder / "net.prototxt"
+    net.write_text(text)
+    weights = folder / "net.caffemodel"
+    keras_caffe.save_caffemodel(keras_caffe.build_net(net, seed=seed), weights)
+    return net, weights

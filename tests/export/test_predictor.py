@@ -11,17 +11,12 @@ import keras_caffe
 from keras_caffe.export import PredictorError
 from keras_caffe.graph import layout
 from tests.export.conftest import random
-from tests.export.nets import CLASSIFIER, WITH_ACCURACY
+from tests.export.nets import CLASSIFIER, WITH_ACCURACY, write_net
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("predictor")
-    net = folder / "net.prototxt"
-    net.write_text(CLASSIFIER)
-    weights = folder / "net.caffemodel"
-    keras_caffe.save_caffemodel(keras_caffe.build_net(net, seed=11), weights)
-    return net, weights
+    return write_net(tmp_path_factory.mktemp("predictor"), CLASSIFIER, seed=11)
 
 
 def _keras(net, weights, x):

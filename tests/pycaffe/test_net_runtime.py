@@ -8,16 +8,12 @@ import pytest
 
 import keras_caffe
 import keras_caffe.pycaffe as caffe
-from tests.export.nets import CLASSIFIER
+from tests.export.nets import CLASSIFIER, write_net
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("runtime_net")
-    net = folder / "net.prototxt"
-    net.write_text(CLASSIFIER)
-    weights = folder / "net.caffemodel"
-    keras_caffe.save_caffemodel(keras_caffe.build_net(net, seed=5), weights)
+    net, weights = write_net(tmp_path_factory.mktemp("runtime_net"), CLASSIFIER, seed=5)
     return str(net), str(weights)
 
 
