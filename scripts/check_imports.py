@@ -35,7 +35,7 @@ ALLOWED = {
     "data": {"proto", "graph", "weights", "layers"},
     "api": {"proto", "graph", "converters", "model", "execution", "data"},
     "solvers": {"proto", "graph", "model", "execution", "data", "api"},
-    "export": {"proto", "graph", "layers", "model", "data", "api"},
+    "export": {"proto", "graph", "weights", "layers", "model", "data", "api"},
     "pycaffe": {"proto", "graph", "weights", "layers", "model", "execution", "data", "api",
                 "solvers", "export"},
     "tools": {"proto", "graph", "weights", "converters", "model", "execution", "data", "api",

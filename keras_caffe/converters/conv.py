@@ -8,8 +8,9 @@ from ..errors import NetError
 from ..graph import geometry
 from ..graph.shapes import rank4
 from ..layers import CaffeConv2D, CaffeDeconv2D, CaffeIm2col
+from ..proto import caffe_pb2
 from ..weights.layouts import CONV_KERNEL, DECONV_KERNEL, DEPTHWISE_KERNEL
-from .registry import bias_blob, register, weight_and_bias
+from .registry import absorb_affine, bias_blob, register, weight_and_bias
 
 _FORKS = {"ConvolutionDepthwise": "MobileNet forks", "DepthwiseConvolution": "MobileNet forks"}
 
@@ -88,9 +89,19 @@ def _conv_workspace(layer, bottoms):
     return out
 
 
+def _conv_absorb(layer, blobs, a, b):
+    """A per-channel affine map after the convolution, folded into its weight and bias."""
+    if layer.convolution_param.axis != 1:
+        return None
+    folded = caffe_pb2.LayerParameter()
+    folded.CopyFrom(layer)
+    folded.convolution_param.bias_term = True
+    return folded, absorb_affine(blobs, a, b)
+
+
 @register("Convolution", "ConvolutionDepthwise", "DepthwiseConvolution", bottoms=(1, None),
           tops=(1, None), shape=_conv_shape, params=_conv_params, workspace=_conv_workspace,
-          fillers=weight_and_bias("convolution_param"), origin=_FORKS)
+          fillers=weight_and_bias("convolution_param"), origin=_FORKS, absorb=_conv_absorb)
 def convolution(ctx, *xs):
     p, win, channels, group = _conv_setup(ctx)
     if len(xs) != len(ctx.node.tops):

@@ -7,8 +7,9 @@ import keras
 from ..graph import layout
 from ..graph.shapes import known_count
 from ..layers import CaffeEmbed, CaffeFlatten
+from ..proto import caffe_pb2
 from ..weights.layouts import DenseKernel
-from .registry import bias_blob, register, weight_and_bias
+from .registry import absorb_affine, bias_blob, register, weight_and_bias
 from .shape import in_caffe_order
 
 
@@ -27,8 +28,20 @@ def _inner_product_params(layer, bottoms):
     return [weight] + bias_blob(p)
 
 
+def _inner_product_absorb(layer, blobs, a, b):
+    """A per-channel affine map after a 2-D inner product, folded into its weight and bias."""
+    p = layer.inner_product_param
+    if p.axis != 1:   # the top's axis 1 holds num_output only when the product starts there
+        return None
+    folded = caffe_pb2.LayerParameter()
+    folded.CopyFrom(layer)
+    folded.inner_product_param.bias_term = True
+    return folded, absorb_affine(blobs, a, b, 1 if p.transpose else 0)
+
+
 @register("InnerProduct", free_spatial=False, shape=_inner_product_shape,
-          params=_inner_product_params, fillers=weight_and_bias("inner_product_param"))
+          params=_inner_product_params, fillers=weight_and_bias("inner_product_param"),
+          absorb=_inner_product_absorb)
 def inner_product(ctx, x):
     p = ctx.param.inner_product_param
     shape = ctx.bottom_shapes[0]

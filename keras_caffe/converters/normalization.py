@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import NetError
 from ..graph import geometry, layout
 from ..graph.shapes import same
@@ -40,7 +42,23 @@ def _batch_norm_params(layer, bottoms):
     return [(channels,), (channels,), (1,)]
 
 
-@register("BatchNorm", shape=same, params=_batch_norm_params, float32=True)
+def _batch_norm_affine(layer, blobs, phase, rank):
+    """With global statistics: ``(x - mean) / sqrt(var + eps)`` per channel, the stored
+    sums divided by the scale factor blob (0 when it is 0), as Caffe's forward pass."""
+    p = layer.batch_norm_param
+    use_global = p.use_global_stats if p.HasField("use_global_stats") else phase == caffe_pb2.TEST
+    if not use_global or len(blobs) < 3:
+        return None
+    stored = float(np.asarray(blobs[2]).reshape(-1)[0])
+    factor = 0.0 if stored == 0 else 1.0 / stored
+    mean = np.asarray(blobs[0], np.float64).reshape(-1) * factor
+    var = np.asarray(blobs[1], np.float64).reshape(-1) * factor
+    a = 1.0 / np.sqrt(var + p.eps)
+    return a, -mean * a
+
+
+@register("BatchNorm", shape=same, params=_batch_norm_params, float32=True,
+          affine=_batch_norm_affine)
 def batch_norm(ctx, x):
     p = ctx.param.batch_norm_param
     # Unset: the phase decides at call time (training=True is Caffe's TRAIN), so the TRAIN
@@ -179,7 +197,30 @@ def _bias_params(layer, bottoms):
     return [] if len(bottoms) > 1 else [_covered(bottoms[0], p.axis, p.num_axes)]
 
 
-@register("Scale", bottoms=(1, 2), shape=same, params=_scale_params,
+def _per_channel(axis: int, num_axes: int, rank: int) -> bool:
+    """Whether blobs over ``axis`` for ``num_axes`` axes cover exactly Caffe's axis 1."""
+    one_axis = num_axes == 1 or (num_axes == -1 and rank == 2)
+    return one_axis and -rank <= axis < rank and layout.normalize_axis(axis, rank) == 1
+
+
+def _scale_affine(layer, blobs, phase, rank):
+    p = layer.scale_param
+    if len(layer.bottom) != 1 or not _per_channel(p.axis, p.num_axes, rank) or not blobs:
+        return None
+    a = np.asarray(blobs[0], np.float64).reshape(-1)
+    return a, (np.asarray(blobs[1], np.float64).reshape(-1) if p.bias_term and len(blobs) > 1
+               else np.zeros_like(a))
+
+
+def _bias_affine(layer, blobs, phase, rank):
+    p = layer.bias_param
+    if len(layer.bottom) != 1 or not _per_channel(p.axis, p.num_axes, rank) or not blobs:
+        return None
+    b = np.asarray(blobs[0], np.float64).reshape(-1)
+    return np.ones_like(b), b
+
+
+@register("Scale", bottoms=(1, 2), shape=same, params=_scale_params, affine=_scale_affine,
           fillers=lambda layer, n: [filler_or(layer.scale_param, "filler", 1.0),
                                     filler_or(layer.scale_param, "bias_filler", 0.0)],
           free_spatial=lambda layer: _channel_only(
@@ -200,7 +241,7 @@ def scale(ctx, x, *other):
     return ctx.add(layer, holds_params=True)(x)
 
 
-@register("Bias", bottoms=(1, 2), shape=same, params=_bias_params,
+@register("Bias", bottoms=(1, 2), shape=same, params=_bias_params, affine=_bias_affine,
           fillers=lambda layer, n: [filler_or(layer.bias_param, "filler", 0.0)],
           free_spatial=lambda layer: _channel_only(
     layer.bias_param.axis, layer.bias_param.num_axes, len(layer.bottom) > 1))

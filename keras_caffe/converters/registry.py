@@ -178,7 +178,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
              origin: str | Mapping[str, str] = types.BVLC, free_spatial=True,
              source: Callable | None = None, override: bool = False,
              ignore_label: Callable | None = None, workspace: Callable | None = None,
-             fillers: Callable | None = None, most: Callable | None = None):
+             fillers: Callable | None = None, most: Callable | None = None,
+             affine: Callable | None = None, absorb: Callable | None = None):
     """Decorator registering ``fn(ctx, *inputs) -> tensor | list`` for Caffe types, and
     declaring their traits (see :class:`keras_caffe.graph.types.LayerType`).
 
@@ -191,7 +192,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
     copies its Keras layers make besides the tops (see ``LayerType.workspace``);
     ``fillers(layer, n_blobs)``: Caffe's filler of each parameter blob; ``most(layer,
     bottom_shapes, phase)``: the largest shapes of tops whose size the data decides (see
-    ``LayerType.most``)."""
+    ``LayerType.most``); ``affine`` and ``absorb``: what inference may fold (see
+    ``LayerType.affine``)."""
     if not type_names:
         raise ValueError("register() needs at least one Caffe type name")
 
@@ -206,7 +208,8 @@ def register(*type_names: str, bottoms=1, tops=1, shape: Callable | None = None,
             where = origin if isinstance(origin, str) else origin.get(t, types.BVLC)
             types.declare(t, override=True, origin=where, bottoms=bottoms, tops=tops,
                           shape=shape, params=params, workspace=workspace, fillers=fillers,
-                          most=most, loss=loss, float32=float32, labels=tuple(labels),
+                          most=most, affine=affine, absorb=absorb, loss=loss,
+                          float32=float32, labels=tuple(labels),
                           classes=classes, ignore_label=ignore_label, source=source,
                           converter=conv, module=fn.__module__)
         return conv
@@ -268,3 +271,16 @@ def classes_along(field: str | None = None, bottom: int = 1) -> Callable:
         axis = getattr(layer, field).axis if field else 1
         return {bottom: int(bottoms[0][layout.normalize_axis(axis, len(bottoms[0]))])}
     return classes
+
+
+def absorb_affine(blobs, a, b, output_axis: int = 0):
+    """For an ``absorb`` trait: a weight blob whose ``output_axis`` indexes output channels
+    and an optional bias, computing ``a * top + b`` (float64 arithmetic, float32 blobs)."""
+    import numpy as np
+
+    weight = np.asarray(blobs[0], np.float64)
+    shape = [1] * weight.ndim
+    shape[output_axis] = -1
+    bias = np.asarray(blobs[1], np.float64).reshape(-1) if len(blobs) > 1 else 0.0
+    return [(weight * np.reshape(a, shape)).astype(np.float32),
+            (bias * a + b).astype(np.float32)]

@@ -6,10 +6,12 @@ import contextlib
 import os
 import shutil
 import tempfile
+from types import SimpleNamespace
 
-from ..api import caffe_net_of, open_net
+from ..api import build_net, caffe_net_of, open_net
 from ..errors import CaffeError
 from ..model import CaffeNet
+from ..weights.folding import fold_affine_layers
 
 FORMATS = ("savedmodel", "tflite")
 
@@ -45,6 +47,21 @@ def caffe_net(net_or_cnet, weights=None, input_layout: str = "NHWC", phase="test
         raise ExportError(f"cannot export a {type(net_or_cnet).__name__}: give a prototxt, a "
                           "NetParameter, a CaffeNet (build_net) or a model from load_model")
     return open_net(net_or_cnet, weights, phase, input_layout=input_layout, **build_kwargs).cnet
+
+
+def folded_net(cnet: CaffeNet) -> tuple[CaffeNet, dict[str, list[str]]]:
+    """``cnet`` rebuilt for inference with its per-channel affine layers (BatchNorm, Scale,
+    Bias) folded into the convolution or inner product before them
+    (``weights.folding``), and what folded into what; ``cnet`` itself when nothing folds."""
+    ranks = {blob: len(shape) for blob, shape in cnet.shapes.items()}
+    result = fold_affine_layers(cnet.graph, cnet.get_blobs(), cnet.phase, ranks)
+    if not result.folds:
+        return cnet, {}
+    shapes = {t.name: cnet.shapes[t] for node in cnet.graph.input_layers for t in node.tops}
+    folded = build_net(result.param, phase=cnet.phase, input_layout=cnet.input_layout,
+                       input_shapes=shapes, free_spatial=cnet.free_spatial, seed=None)
+    folded.load_blobs([SimpleNamespace(name=k, blobs=v) for k, v in result.blobs.items()])
+    return folded, result.folds
 
 
 def check_directory_target(path) -> str:

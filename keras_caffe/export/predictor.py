@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import CaffeError
 from ..graph.net import Blob
+from .common import folded_net
 from .savedmodel import SIGNATURE, prepare, serving_function, shape_in_layout
 from .tflite import flatbuffer, interpreter
 from .tracing import traceable_model
@@ -55,7 +56,8 @@ class PredictorError(CaffeError):
 
 def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
               runtime: str = "auto", *, num_threads: int | None = None,
-              tolerance: float = 1e-4, repeats: int = 5, **build_kwargs) -> "Predictor":
+              tolerance: float = 1e-4, repeats: int = 5, fold: bool = True,
+              **build_kwargs) -> "Predictor":
     """A :class:`Predictor` of ``net`` (a prototxt path or text, a NetParameter, a CaffeNet
     or a model from ``load_model``) with ``weights`` (a caffemodel, for a prototxt).
     ``input_shapes``: Caffe's NCHW shapes by input blob name (default: the prototxt's).
@@ -63,15 +65,30 @@ def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
     outputs.  ``runtime``: one of :data:`RUNTIMES`.  ``num_threads``: LiteRT's threads
     (default: the cores this process may use).  ``tolerance``: how far (relative to the
     largest output magnitude) ``"auto"`` lets LiteRT depart from Keras.  ``repeats``: timed
-    calls per runtime for ``"auto"``.  Other keywords go to :func:`keras_caffe.build_net`."""
+    calls per runtime for ``"auto"``.  ``fold``: BatchNorm, Scale and Bias layers after a
+    convolution or inner product are folded into its weights first (outputs change by float
+    rounding only; ``predictor.folds`` says what folded).  Other keywords go to
+    :func:`keras_caffe.build_net`."""
     if runtime not in RUNTIMES:
         raise PredictorError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     layout_name = str(input_layout).upper()
     if input_shapes is not None:
         build_kwargs["input_shapes"] = dict(input_shapes)
     job = prepare(net, weights, layout_name, False, None, "test", build_kwargs, True)
+    folds = {}
+    if fold:
+        cnet, folds = folded_net(job.cnet)
+        if folds:
+            job = prepare(cnet, None, layout_name, False, None, "test", {}, True)
+            log.info("predictor: folded %d layers into %d", sum(map(len, folds.values())),
+                     len(folds))
+    made = _made(job, runtime, num_threads or _cores(), tolerance, repeats)
+    made.folds = folds
+    return made
+
+
+def _made(job, runtime: str, threads: int, tolerance: float, repeats: int) -> "Predictor":
     shapes = _input_shapes(job)
-    threads = num_threads or _cores()
     if runtime == "litert":
         return Predictor(LiteRTRunner(job, shapes, threads), shapes, "litert")
     keras_run = KerasRunner(job, shapes)
@@ -117,7 +134,11 @@ class _Keyed:
 
 class KerasRunner(_Keyed):
     """The export's serving function (the model between the layouts) in one
-    ``tf.function`` with a fixed input signature."""
+    ``tf.function`` with a fixed input signature, its variables frozen into constants.
+
+    Frozen, oneDNN sees constant filters (it keeps them in its own blocked layout instead
+    of reordering every weight on every call) and Grappler folds what depends on weights
+    alone; a graph that cannot be frozen runs with its variables (``frozen`` False)."""
 
     name = "keras"
 
@@ -128,15 +149,40 @@ class KerasRunner(_Keyed):
         serve, spec, manifest = serving_function(job.cnet, model, job.input_layout, None, True)
         self.keyed(manifest)
         self.function = tf.function(serve, input_signature=[spec])
+        concrete = self.function.get_concrete_function()
+        self.structure = concrete.structured_outputs
+        self.order = tf.nest.flatten({key: key for key in spec})   # the flat argument order
+        self.frozen = _frozen(concrete)
 
     def __call__(self, feeds: dict) -> dict:
-        got = self.function({self.key_of[b]: v for b, v in feeds.items()})
+        import tensorflow as tf
+
+        keyed = {self.key_of[b]: v for b, v in feeds.items()}
+        if self.frozen is None:
+            got = self.function(keyed)
+        else:
+            flat = self.frozen(*(tf.convert_to_tensor(keyed[key]) for key in self.order))
+            got = tf.nest.pack_sequence_as(self.structure, tf.nest.flatten(flat))
         return {self.blob_of[k]: v.numpy() for k, v in got.items()}
 
     @property
     def traces(self) -> int:
         """How many times the function was traced (1 after any number of calls)."""
         return self.function.experimental_get_tracing_count()
+
+
+def _frozen(concrete):
+    """``concrete`` with its variables as constants, or None where that fails (a stateful
+    or resource op the freezer does not know)."""
+    from tensorflow.python.framework.convert_to_constants import \
+        convert_variables_to_constants_v2
+
+    try:
+        return convert_variables_to_constants_v2(concrete)
+    except Exception as exc:  # noqa: BLE001  (any failure keeps the variables)
+        log.info("predictor: running with variables; freezing failed (%s)",
+                 str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return None
 
 
 class LiteRTRunner(_Keyed):
@@ -163,12 +209,14 @@ class Predictor:
 
     ``runtime``: the runtime that runs it; ``timings``: ms per call of each runtime
     ``"auto"`` timed; ``reason``: why ``"auto"`` chose as it did (a fallback, a mismatch);
-    ``inputs``: the shape each input must have."""
+    ``inputs``: the shape each input must have; ``folds``: the layers folded into each
+    convolution or inner product (``fold=True``)."""
 
     def __init__(self, runner, shapes: dict[str, tuple], runtime: str, timings=None,
                  reason: str = ""):
         self.runner, self.inputs, self.runtime = runner, dict(shapes), runtime
         self.timings, self.reason = dict(timings or {}), reason
+        self.folds: dict[str, list[str]] = {}
 
     def __call__(self, feeds: dict | None = None, **kwargs) -> dict:
         given = dict(feeds or {}, **kwargs)

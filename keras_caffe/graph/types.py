@@ -59,6 +59,16 @@ class LayerType:
     #: or None, ...]``; the memory projection counts these, and the layers after at the
     #: shapes they give.  None: the tops are as ``shape`` says.
     most: Callable | None = None
+    #: A per-channel affine map at inference: ``affine(layer, blobs, phase, rank) -> (a, b)``
+    #: with ``top = a[c] * bottom + b[c]`` along Caffe's axis 1 of a rank-``rank`` bottom,
+    #: given the layer's blobs (Caffe's shapes), or None where a layer of the type is not one
+    #: (a BatchNorm that computes batch statistics, a Scale given by a second bottom).
+    affine: Callable | None = None
+    #: A layer linear per output channel along Caffe's axis 1 that can take an ``affine``
+    #: layer after it into its own blobs: ``absorb(layer, blobs, a, b) -> (LayerParameter,
+    #: blobs) | None`` computing ``a[c] * top + b[c]`` (None where this layer cannot).
+    #: ``keras_caffe.weights.folding`` folds with these two for inference.
+    absorb: Callable | None = None
     #: Caffe's filler of each parameter blob: ``fillers(layer, n_blobs) -> [FillerParameter,
     #: ...]`` (blobs past the list, and every blob of a type without it, are filled with 0).
     fillers: Callable | None = None

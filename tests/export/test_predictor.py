@@ -43,7 +43,7 @@ def test_keras_runtime_traces_once(files):
     run = keras_caffe.predictor(net, weights, runtime="keras")
     for seed in range(3):
         run(data=random((1, 3, 12, 10), seed=seed))
-    assert run.runner.traces == 1
+    assert run.runner.traces == 1 and run.runner.frozen is not None
 
 
 def test_nhwc_layout(files):
