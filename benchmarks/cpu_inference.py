@@ -5,7 +5,7 @@ Per net and batch: the deploy prototxt (``cpu_nets.py``: AlexNet and GoogLeNet f
 deploy files) and one caffemodel of random weights (He-scaled convolutions, BatchNorm
 statistics measured on a random input, seeded; written with ``keras_caffe.save_caffemodel``
 into a temporary directory removed at the end) are loaded by OpenCV (``cv2.dnn.readNetFromCaffe``) and by
-``keras_caffe.predictor`` once per runtime.  Every runtime's ``prob`` is checked against
+``keras_caffe.predictor`` once per runtime.  Every runtime's output (``prob``; MobileNet-SSD's ``detection_out``) is checked against
 OpenCV's (largest difference relative to the largest value <= ``--tolerance``; nothing is
 timed otherwise), then all are timed in interleaved rounds (``_common.time_interleaved``)
 with the same NCHW batch.  TensorFlow, LiteRT and OpenCV each get ``--threads`` threads.
@@ -39,8 +39,9 @@ NETS = tuple(cpu_nets.SIZES)
 RUNTIMES = ("auto", "keras", "litert")
 
 
-def random_weights(prototxt: str, path: str, seed: int) -> None:
-    """A caffemodel of random weights that keep activations in range through deep nets."""
+def random_weights(prototxt: str, path: str, seed: int, scaled=None) -> None:
+    """A caffemodel of random weights that keep activations in range through deep nets
+    (``scaled``: (layer name suffix, factor) for weights to scale up)."""
     import keras_caffe
     from keras_caffe.weights.loader import expected_blob_shapes, set_layer_blobs
 
@@ -58,6 +59,8 @@ def random_weights(prototxt: str, path: str, seed: int) -> None:
         else:   # Convolution, InnerProduct: He-normal weights, small biases
             blobs = [rng.normal(0, np.sqrt(2.0 / max(1, int(np.prod(s[1:])))), s) if i == 0
                      else rng.normal(0, 0.01, s) for i, s in enumerate(shapes)]
+        if scaled and ctx.name.endswith(scaled[0]):
+            blobs = [b * scaled[1] for b in blobs]
         set_layer_blobs(ctx, [np.asarray(b, np.float32) for b in blobs])
     calibrate_batch_norms(cnet, rng)
     keras_caffe.save_caffemodel(cnet, path)
@@ -86,6 +89,18 @@ def calibrate_batch_norms(cnet, rng) -> None:
                               x.var(axes).astype(np.float32) + 1e-3, np.ones(1, np.float32)])
 
 
+def comparable(name: str, value, batch: int):
+    """An output as rows to compare: per image, or (detections) one row per detection in a
+    fixed order (sorted by image, class, score), since runtimes may order ties apart."""
+    value = np.asarray(value, np.float64)
+    if cpu_nets.OUTPUTS.get(name) != "detection_out":
+        return value.reshape(batch, -1)
+    rows = value.reshape(-1, 7)
+    # Caffe marks "no detection" by a row of label -1, OpenCV pads with rows of zeros.
+    rows = rows[(rows[:, 1] >= 0) & np.any(rows != 0, axis=1)]
+    return rows[np.lexsort((-rows[:, 2], rows[:, 1], rows[:, 0]))]
+
+
 def set_threads(threads: int):
     import tensorflow as tf
 
@@ -108,23 +123,28 @@ def bench(name, batch, args, cv2, weights, tmpdir, rows, notes):
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
 
+    output = cpu_nets.OUTPUTS.get(name, "prob")
+
     def cv_run():
         net.setInput(x, "data")
-        return net.forward("prob")
+        return net.forward(output)
 
-    want = np.asarray(cv_run()).reshape(batch, -1)
+    want = comparable(name, cv_run(), batch)
     runs = {"opencv": cv_run}
     for runtime in args.runtimes:
         t0 = time.perf_counter()
         run = keras_caffe.predictor(prototxt, weights, runtime=runtime,
                                     num_threads=args.threads)
         made = time.perf_counter() - t0
-        got = np.asarray(run(data=x)["prob"]).reshape(batch, -1)
+        got = comparable(name, run(data=x)[output], batch)
+        if got.shape != want.shape:
+            raise SystemExit(f"{name} batch {batch}: {runtime} gives {output} of shape "
+                             f"{got.shape}, OpenCV {want.shape}; not timing")
         d, s, rel = C.rel_diff(got, want)
         label = runtime if runtime != "auto" else f"auto={run.runtime}"
         chose = f"; {run.reason}" if runtime == "auto" else ""
-        notes.append(f"{name} b{batch} {label}: made in {made:.1f} s; prob vs OpenCV max|diff| "
-                     f"{d:.2g} (rel {rel:.2g}; largest prob {s:.2g}){chose}")
+        notes.append(f"{name} b{batch} {label}: made in {made:.1f} s; {output} vs OpenCV max|diff| "
+                     f"{d:.2g} (rel {rel:.2g}; largest {s:.2g}){chose}")
         if not rel <= args.tolerance:
             raise SystemExit(f"{name} batch {batch}: {label} differs from OpenCV (rel {rel:.3g} "
                              f"> {args.tolerance}); not timing")
@@ -170,7 +190,8 @@ def main(argv=None):
     try:
         for name in nets:
             weights = os.path.join(tmpdir, f"{name}.caffemodel")
-            random_weights(cpu_nets.deploy_text(name, 1), weights, args.seed)
+            random_weights(cpu_nets.deploy_text(name, 1), weights, args.seed,
+                           cpu_nets.WEIGHT_SCALES.get(name))
             for batch in [int(b) for b in args.batches.split(",")]:
                 bench(name, batch, args, cv2, weights, tmpdir, rows, notes)
     finally:

@@ -6,7 +6,8 @@ SqueezeNet 1.0 and MobileNet v2 are generated here, layer for layer as the publi
 files (forresti/SqueezeNet ``SqueezeNet_v1.0/deploy.prototxt``; shicai/MobileNet-Caffe
 ``mobilenet_v2_deploy.prototxt``, whose stride-2 blocks are its own: conv2_2, conv3_2, conv4_7,
 conv5_3): same names, types, bottoms/tops and parameters, with an Input layer for the legacy
-``input:`` fields.
+``input:`` fields.  MobileNet-SSD (chuanqi305's deploy net: depthwise convolutions as groups,
+PriorBox, DetectionOutput) comes from the forks' tests (``tests/forks/ssd_nets.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.par
 ZOO_FILES = {"alexnet": os.path.join(ZOO, "bvlc_alexnet", "deploy.prototxt"),
              "googlenet": os.path.join(ZOO, "bvlc_googlenet", "deploy.prototxt")}
 SIZES = {"alexnet": 227, "googlenet": 224, "resnet50": 224, "squeezenet": 227,
-         "mobilenet_v2": 224}
+         "mobilenet_v2": 224, "mobilenet_ssd": 300}
+#: The blob each net's runtimes are compared on (default ``prob``).
+OUTPUTS = {"mobilenet_ssd": "detection_out"}
+#: Layers whose random weights are scaled, by name suffix: SSD's class scores sharpened so
+#: that boxes pass the confidence threshold and the detections compared are not empty.
+WEIGHT_SCALES = {"mobilenet_ssd": ("_mbox_conf", 8.0)}
 
 
 def _input(batch, size):
@@ -148,11 +154,16 @@ def deploy_text(name: str, batch: int) -> str:
         import train_throughput as T
 
         return T.resnet50_prototxt(batch, size, use_global_stats=True)
-    path = ZOO_FILES[name]
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: the zoo prototxt (../shared/zoo beside the "
-                                "repository) is not there")
-    net = read_net(path)   # legacy input fields become an Input layer
+    if name == "mobilenet_ssd":   # the depthwise, SSD-style net of the forks' tests
+        from tests.forks.ssd_nets import mobilenet_ssd
+
+        source = mobilenet_ssd()
+    else:
+        source = ZOO_FILES[name]
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"{source}: the zoo prototxt (../shared/zoo beside the "
+                                    "repository) is not there")
+    net = read_net(source)   # legacy input fields become an Input layer
     dims = net.layer[0].input_param.shape[0].dim
     dims[0] = batch
     return text.to_text(net)

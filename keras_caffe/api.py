@@ -258,8 +258,10 @@ def forward(net, inputs: Mapping[str, np.ndarray], weights=None, phase=None,
     with ``backward`` also the gradients of the total weighted loss, as ``diff/<input>`` and
     ``param/<layer>/<i>`` in Caffe's layouts (what ``net.backward()`` leaves in the diffs).
     The net's HDF5Output layers write where ``writes`` allows (a :class:`WritePolicy`;
-    default: under the working directory, replacing no existing file).  Keyword arguments go
-    to :func:`build_net` (e.g. ``precision="mixed_float16"``)."""
+    default: under the working directory, replacing no existing file).  ``xla``: compile the
+    forward pass with XLA where that is faster here (True or ``"auto"``: measured; see
+    :mod:`keras_caffe.xla`) or regardless (``"always"``).  Keyword arguments go to
+    :func:`build_net` (e.g. ``precision="mixed_float16"``)."""
     cnet = net if isinstance(net, CaffeNet) else None
     if cnet is None:
         graph = resolve_net(net, "test" if phase is None else phase, kwargs.pop("stages", ()),

@@ -18,13 +18,15 @@ from .graph import layout
 from .graph.backward import backward_plan
 from .proto import caffe_pb2
 from .weights.loader import as_caffe_blobs
+from .xla import choose, xla_mode
 
 
 def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
         xla: bool = False, writes: WritePolicy | None = None) -> dict[str, np.ndarray]:
     """Blobs (NCHW) by name; with ``backward`` also ``diff/<input>`` and
     ``param/<layer>/<i>`` as Caffe's ``net.backward()`` computes them.  ``xla`` compiles the
-    forward pass with XLA (``jit_compile``).  The net's sinks write where ``writes`` allows
+    forward pass with XLA where that is faster (``keras_caffe.xla``: True or ``"auto"``
+    measures, ``"always"`` compiles regardless).  The net's sinks write where ``writes`` allows
     (default: a new :class:`~keras_caffe.fileio.WritePolicy`)."""
     import tensorflow as tf
 
@@ -33,8 +35,12 @@ def run(cnet, inputs: Mapping[str, np.ndarray], backward: bool = False,
              for k, v in inputs.items()}
     model = cnet.blob_model()
     if not backward:
-        call = tf.function(lambda f: model(f, training=training), jit_compile=True) if xla \
-            else (lambda f: model(f, training=training))
+        def call(f):
+            return model(f, training=training)
+
+        if xla_mode(xla) is not None:
+            call, _ = choose(tf.function(call), tf.function(call, jit_compile=True), (feeds,),
+                             mode=xla, what="forward", state=model.variables)
         out = _caffe_blobs(call(feeds), inputs)
         write_sinks(cnet.graph, cnet.sinks, out, writes)
         return out

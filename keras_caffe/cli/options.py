@@ -82,7 +82,10 @@ def add_speed(p) -> None:
     """``--precision`` and ``--xla``."""
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="Keras dtype policy; softmax, losses, BatchNorm, LRN stay float32")
-    p.add_argument("--xla", action="store_true", help="compile with XLA (jit_compile)")
+    p.add_argument("--xla", nargs="?", const="auto", default=None, choices=("auto", "always"),
+                   help="compile with XLA (jit_compile) where it is faster: both are measured "
+                        "warm and the slower dropped, with the figures in the log (auto, the "
+                        "default of a bare --xla); 'always': compile regardless")
 
 
 def add_writes(p) -> None:

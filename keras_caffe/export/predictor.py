@@ -21,8 +21,9 @@ Runtimes:
 ``"auto"``
     both, when LiteRT can convert the net: each is checked against the Keras model on seeded
     random inputs (a runtime whose outputs differ by more than ``tolerance`` times the
-    largest magnitude is not used), timed over a few warm calls, and the faster one kept.  A
-    net LiteRT cannot convert runs on Keras, with a log line saying why.
+    largest magnitude is not used), timed warm in alternating blocks of calls, and the one
+    faster in most rounds kept.  A net LiteRT cannot convert runs on Keras, with a log line
+    saying why.
 
 The shapes are fixed when the predictor is made (the prototxt's, or ``input_shapes``), batch
 included; a call with other shapes, other names or missing inputs is refused with one
@@ -64,8 +65,9 @@ def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
     ``input_layout``: ``"NCHW"`` (Caffe's; default) or ``"NHWC"`` for 4-D inputs and
     outputs.  ``runtime``: one of :data:`RUNTIMES`.  ``num_threads``: LiteRT's threads
     (default: the cores this process may use).  ``tolerance``: how far (relative to the
-    largest output magnitude) ``"auto"`` lets LiteRT depart from Keras.  ``repeats``: timed
-    calls per runtime for ``"auto"``.  ``fold``: BatchNorm, Scale and Bias layers after a
+    largest output magnitude) ``"auto"`` lets LiteRT depart from Keras.  ``repeats``: rounds
+    of timed blocks (about 0.1 s each) per runtime for ``"auto"``.  TensorFlow's threads are
+    its own settings (``tf.config.threading``), which only the process can set.  ``fold``: BatchNorm, Scale and Bias layers after a
     convolution or inner product are folded into its weights first (outputs change by float
     rounding only; ``predictor.folds`` says what folded).  Other keywords go to
     :func:`keras_caffe.build_net`."""
@@ -274,20 +276,30 @@ def time_calls(run, feeds: dict, repeats: int, warmup: int = 2) -> float:
     return float(np.median(times))
 
 
-def interleaved(runners: dict, feeds: dict, repeats: int, warmup: int = 2) -> dict:
-    """Median ms per call of each runner, calls alternating between them (the order
-    reversed every round) so that load from other processes falls on all alike."""
+def interleaved(runners: dict, feeds: dict, repeats: int, block_s: float = 0.1,
+                warmup: int = 2) -> dict:
+    """Per-round ms per call of each runner: every round times a block of calls of each
+    (as many as last about ``block_s`` for the slowest), alternating between them with the
+    order reversed every round, so that load from other processes falls on all alike and a
+    single slow call (a page fault, a thread woken late) weighs little."""
     for run in runners.values():
         for _ in range(warmup):
             run(feeds)
+    slowest = 0.0
+    for run in runners.values():
+        start = time.perf_counter()
+        run(feeds)
+        slowest = max(slowest, time.perf_counter() - start)
+    calls = max(1, min(1000, int(block_s / max(slowest, 1e-6))))
     times = {name: [] for name in runners}
     names = list(runners)
     for r in range(max(1, repeats)):
         for name in (names if r % 2 == 0 else names[::-1]):
             start = time.perf_counter()
-            runners[name](feeds)
-            times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
+            for _ in range(calls):
+                runners[name](feeds)
+            times[name].append((time.perf_counter() - start) * 1e3 / calls)
+    return times
 
 
 def _fastest(keras_run, lite, shapes, tolerance: float, repeats: int) -> Predictor:
@@ -304,9 +316,13 @@ def _fastest(keras_run, lite, shapes, tolerance: float, repeats: int) -> Predict
                   f"magnitude (tolerance {tolerance:g})")
         log.info("predictor: using keras; %s", reason)
         return Predictor(keras_run, shapes, "keras", reason=reason)
-    timings = interleaved({r.name: r for r in (keras_run, lite)}, feeds, repeats)
-    best = min(timings, key=timings.get)
-    reason = ", ".join(f"{name} {ms:.2f} ms" for name, ms in timings.items())
+    rounds = interleaved({r.name: r for r in (keras_run, lite)}, feeds, repeats)
+    timings = {name: float(np.median(t)) for name, t in rounds.items()}
+    # Paired: each round's two blocks ran within a fraction of a second of each other.
+    ratio = float(np.median(np.divide(rounds["keras"], rounds["litert"])))
+    best = "litert" if ratio > 1.0 else "keras"
+    reason = (", ".join(f"{name} {ms:.2f} ms" for name, ms in timings.items())
+              + f" (keras / litert, median over rounds: {ratio:.3f})")
     log.info("predictor: using %s (%s per call)", best, reason)
     return Predictor(keras_run if best == "keras" else lite, shapes, best, timings,
                      f"fastest here: {reason}")

@@ -32,6 +32,7 @@ from ..errors import CaffemodelError
 from ..proto import caffe_pb2
 from ..proto.text import source_path
 from ..proto.upgrade import read_upgraded_solver
+from ..xla import XlaChoice, choose, xla_mode
 from . import glog, guards
 from . import snapshot as snapshots
 from .distribute import is_chief, shard_sources
@@ -96,6 +97,7 @@ class Solver:
         self.log_file = open(log_path, "a") if log_path and self.chief else None
         self._losses = deque(maxlen=max(1, self.param.average_loss))
         self._step_fn = None
+        self.xla_choice = XlaChoice(False, None)   # what --xla chose, at the first step
         self._timer = time.perf_counter()   # Caffe's iteration_timer_ and iterations_last_
         self._iterations_last = 0
         self._started = False   # the first step removes stale snapshot temporaries
@@ -151,7 +153,7 @@ class Solver:
         """What an iteration's outputs are reported as (a subclass may keep the rest)."""
         return outputs
 
-    def _make_step(self):
+    def _make_step(self, batches):
         import tensorflow as tf
 
         model, variables = self._step_model(), self.variables
@@ -196,7 +198,27 @@ class Solver:
             optimizer.apply(total, variables)
             return tf.stack(losses), outputs
 
-        return tf.function(step, jit_compile=self.xla or None)
+        return self._with_xla(step, model, optimizer, batches)
+
+    def _with_xla(self, step, model, optimizer, batches):
+        """``step`` compiled, with XLA where ``self.xla`` asks for it and (``"auto"``) it
+        makes this iteration faster: measured on its first batches, every variable the
+        steps changed restored after (``keras_caffe.xla``)."""
+        import tensorflow as tf
+
+        plain, mode = tf.function(step), xla_mode(self.xla)
+        if mode == "auto" and isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Workers measuring apart could choose apart, and their collectives would differ.
+            log.warning("--xla: not measured across workers; training without XLA (--xla "
+                        "always compiles regardless)")
+            return plain
+        if not optimizer.built:
+            optimizer.build(self.variables)
+        state = list({id(v): v for v in list(model.variables) + list(optimizer.variables)
+                      }.values())
+        step_fn, self.xla_choice = choose(plain, tf.function(step, jit_compile=True), (batches,),
+                                          mode=mode, what="training step", state=state)
+        return step_fn
 
     def step(self, iterations: int = 1) -> None:
         """Run ``iterations`` solver iterations (with display, tests and snapshots), as
@@ -215,11 +237,11 @@ class Solver:
         self._timer = time.perf_counter()
 
     def _iteration(self) -> None:
-        if self._step_fn is None:
-            self._step_fn = self._make_step()
         if self._should_test():
             self.test_all()
         batches = [self._next_inputs(self.train) for _ in range(self.param.iter_size)]
+        if self._step_fn is None:
+            self._step_fn = self._make_step(batches)
         start = time.perf_counter()
         lr = self.schedule.value(self.iter)  # Caffe's rate, computed as Caffe does
         losses, outputs = self._step_fn(batches)

@@ -1,6 +1,6 @@
 """Benchmark a net like ``caffe time``: whole-net and per-layer forward and backward times.
 
-The whole net is timed as one compiled ``tf.function`` (``jit_compile=True`` with ``xla``):
+The whole net is timed as one compiled ``tf.function`` (with XLA where ``xla`` finds it faster):
 ``forward`` is ``model(inputs)``; ``forward-backward`` also takes the gradient of Caffe's
 weighted objective (``model.losses``) with respect to every trainable variable, and to the
 input blobs too when the net sets ``force_backward``.  TensorFlow cannot run a backward pass
@@ -40,6 +40,7 @@ from ..graph import layout, types
 from ..graph.backward import backward_plan
 from ..model import PRECISIONS
 from ..proto import caffe_pb2
+from ..xla import choose
 from .random_inputs import random_inputs
 from .timing_report import NOTE, format_report  # noqa: F401  (the report goes with it)
 
@@ -57,7 +58,10 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
     ``shapes`` gives Caffe (N, C, H, W) shapes by input blob name where the prototxt does
     not fix them (a data layer reading a database, say).  ``precision`` is a Keras dtype
     policy name (``mixed_float16``, ``mixed_bfloat16``), set while the model is built and
-    restored after.  ``xla`` compiles with ``jit_compile=True``.  Runs on TensorFlow's
+    restored after.  ``xla``: the forward and the forward-backward pass are each compiled with
+    XLA where that is faster (True or ``"auto"``: both measured, ``xla_choice`` holds the
+    figures; see :mod:`keras_caffe.xla`) or regardless (``"always"``); layers timed alone
+    follow the forward pass's choice.  Runs on TensorFlow's
     default device (wrap the call in ``tf.device`` to choose).
 
     Returns ``{"forward_ms", "backward_ms", "forward_backward_ms", "total_ms", "layers":
@@ -90,7 +94,6 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
     plan = backward_plan(graph, {b for b, w in cnet.loss_terms if w}, lambda node: any(
         v.trainable for layer in getattr(cnet.contexts.get(node.key), "keras_layers", ())
         for v in layer.weights))
-    jit = True if xla else None
 
     # -- the whole net --------------------------------------------------------------------
     model = cnet.model
@@ -110,8 +113,14 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
     def net_loss(outs):
         return objective(model) if surrogate is None else _weighted_sum(outs, surrogate)
 
-    net_forward, net_forward_backward = _compiled(net_call, jit, net_inputs,
-                                                  list(model.trainable_variables), net_loss)
+    variables = list(model.trainable_variables)
+    plain = _compiled(net_call, None, net_inputs, variables, net_loss)
+    compiled = _compiled(net_call, True, net_inputs, variables, net_loss)
+    net_forward, forward_xla = choose(plain[0], compiled[0], (feeds,), mode=xla,
+                                      what="forward", sync=_sync)
+    net_forward_backward, backward_xla = choose(plain[1], compiled[1], (feeds,), mode=xla,
+                                                what="forward-backward", sync=_sync)
+    jit = True if forward_xla.used else None   # each layer alone: as the forward pass chose
 
     forward_ms, _ = _bench(net_forward, (feeds,), iterations, warmup)
     forward_backward_ms, total_ms = _bench(net_forward_backward, (feeds,), iterations, warmup)
@@ -133,6 +142,9 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     notes = [NOTE, "backward = forward-backward less forward (TensorFlow runs no backward "
              "pass on its own)"]
+    for choice, what in ((forward_xla, "forward"), (backward_xla, "forward-backward")):
+        if choice.mode is not None:
+            notes.append(f"--xla {choice.mode}: {choice.summary(what)}")
     if surrogate is not None:
         notes.append("the net has no loss: backward is timed for sum(output * fixed random "
                      "gradient) over its outputs (Caffe would skip every layer)")
@@ -142,7 +154,9 @@ def time_net(net, weights=None, iterations: int = 50, batch: int | None = None,
         "iterations": iterations,
         "warmup": warmup,
         "precision": precision or keras.mixed_precision.global_policy().name,
-        "xla": bool(xla),
+        "xla": forward_xla.used or backward_xla.used,
+        "xla_choice": {"forward": forward_xla.as_dict(),
+                       "forward_backward": backward_xla.as_dict()},
         "device": device,
         "input_shapes": {k: list(v) for k, v in input_shapes.items()},
         "forward_ms": forward_ms,

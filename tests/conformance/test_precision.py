@@ -29,7 +29,7 @@ def _run(case, monkeypatch, **kwargs):
 
 @pytest.mark.parametrize("case", params("layers"))
 def test_xla_gives_caffes_numbers(case, monkeypatch):
-    ours = _run(case, monkeypatch, xla=True)
+    ours = _run(case, monkeypatch, xla="always")
     exact = set()
     if case.name in ("argmax", "accuracy"):
         exact = set(load_npz(case / "outputs.npz")) - set(load_npz(case / "inputs.npz"))

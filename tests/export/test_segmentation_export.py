@@ -66,7 +66,7 @@ def test_the_net_has_the_forks_layers(seg):
     assert blobs["pool1_mask"].max() < 13 * 15
     assert (blobs["up1"] != 0).sum() == blobs["conv2"].size      # one value per mask entry
     np.testing.assert_allclose(blobs["zoom"], want["zoom"], rtol=0, atol=1e-6)
-    compiled = keras_caffe.forward(seg, {"data": x}, xla=True)         # under XLA too
+    compiled = keras_caffe.forward(seg, {"data": x}, xla="always")     # under XLA too
     np.testing.assert_array_equal(compiled["pool1_mask"], blobs["pool1_mask"])
     for name in ("up1", "zoom", "shrink"):
         np.testing.assert_allclose(compiled[name], blobs[name], rtol=0, atol=1e-5, err_msg=name)

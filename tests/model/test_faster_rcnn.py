@@ -81,7 +81,7 @@ def test_faster_rcnn_under_xla(frcnn):
     """Compiled whole (the proposals' loop, ROIPooling's bins): the same numbers."""
     inputs = _inputs(seed=2)
     plain = keras_caffe.forward(frcnn, inputs)
-    compiled = keras_caffe.forward(frcnn, inputs, xla=True)
+    compiled = keras_caffe.forward(frcnn, inputs, xla="always")
     for name in ("rois", "roi_pool_conv2", "cls_prob", "bbox_pred"):
         assert compiled[name].shape == plain[name].shape, name
         _close(compiled[name], plain[name], atol=1e-4)

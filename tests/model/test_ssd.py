@@ -63,7 +63,7 @@ def test_ssd_without_keep_top_k_and_at_another_size():
 def test_ssd_under_xla_gives_the_same_detections(ssd):
     x = _image(seed=4)
     eager = keras_caffe.forward(ssd, {"data": x})
-    compiled = keras_caffe.forward(ssd, {"data": x}, xla=True)
+    compiled = keras_caffe.forward(ssd, {"data": x}, xla="always")
     assert_same_detections(compiled["detection_out"], eager["detection_out"])
     assert_same_detections(compiled["detection_out"], _reference(eager))
 

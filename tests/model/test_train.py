@@ -143,7 +143,7 @@ def test_caffe_test_averages_outputs(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("options", [["--precision", "mixed_float16"], ["--precision", "mixed_bfloat16"],
-                                     ["--xla"]])
+                                     ["--xla", "always"]])
 def test_training_under_mixed_precision_and_xla(tmp_path, monkeypatch, options):
     _setup(tmp_path, 20)
     monkeypatch.chdir(tmp_path)
@@ -157,7 +157,7 @@ def test_training_under_mixed_precision_and_xla(tmp_path, monkeypatch, options):
 
 
 def test_xla_training_follows_the_float32_trajectory(tmp_path, monkeypatch):
-    for name, options in (("plain", []), ("xla", ["--xla"])):
+    for name, options in (("plain", []), ("xla", ["--xla", "always"])):
         d = tmp_path / name
         d.mkdir()
         _setup(d, 10)

@@ -130,9 +130,12 @@ def test_net_without_loss_times_a_surrogate_backward():
 
 
 def test_xla_runs_on_cpu():
-    result = timing.time_net(SMALL_TRAIN_NET, iterations=1, warmup=0, xla=True)
+    result = timing.time_net(SMALL_TRAIN_NET, iterations=1, warmup=0, xla="always")
     _check(result, TRAIN_LAYERS, 1)
     assert result["xla"] is True
+    assert result["xla_choice"]["forward"] == {"used": True, "mode": "always", "plain_ms": None,
+                                               "xla_ms": None, "compile_s": None,
+                                               "reason": "as asked (always)"}
 
 
 def test_mixed_bfloat16_runs_and_restores_the_policy():
@@ -189,7 +192,7 @@ def test_cli_xla_precision_and_shape_flags(tmp_path, capsys):
     net = tmp_path / "net.prototxt"
     net.write_text(NO_CROP_DATA_NET)
     out = tmp_path / "time.json"
-    assert _run_cli(["time", str(net), "--iterations", "1", "--warmup", "0", "--xla",
+    assert _run_cli(["time", str(net), "--iterations", "1", "--warmup", "0", "--xla", "always",
                      "--precision", "mixed_bfloat16", "--shape", "data=2,3,10,10",
                      "--batch", "3", "--no-layers", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
