@@ -12,7 +12,9 @@ with the same NCHW batch.  TensorFlow, LiteRT and OpenCV each get ``--threads`` 
 
 Columns: ``ms`` = median ms per batch over rounds; ``img/s``; ``cv/ours`` = median of the
 per-round ratios OpenCV time / ours (above 1: ours is faster); ``r(best)`` = fastest OpenCV
-round / fastest round of ours.  ``auto`` says which runtime it chose and the times it
+round / fastest round of ours; ``ours/ort`` = median of the per-round ratios of each runtime's
+time to ONNX Runtime's (the ``onnx`` row: the net converted by tf2onnx, run by ONNX Runtime;
+when the ``onnx`` extra is installed).  ``auto`` says which runtime it chose and the times it
 measured when choosing.
 
 ::
@@ -36,7 +38,7 @@ import numpy as np  # noqa: E402
 import cpu_nets  # noqa: E402
 
 NETS = tuple(cpu_nets.SIZES)
-RUNTIMES = ("auto", "keras", "litert")
+RUNTIMES = ("auto", "keras", "litert", "onnx")
 
 
 def random_weights(prototxt: str, path: str, seed: int, scaled=None) -> None:
@@ -150,12 +152,13 @@ def bench(name, batch, args, cv2, weights, tmpdir, rows, notes):
                              f"> {args.tolerance}); not timing")
         runs[label] = (lambda r=run: r(data=x))
     samples, iters = C.time_interleaved(runs, args.repeats, args.min_time, args.warmup)
-    ref = samples["opencv"]
+    ref, ort = samples["opencv"], samples.get("onnx")
     for label, s in samples.items():
         ratio = None if label == "opencv" else C.paired_ratio(ref, s)
         best = None if label == "opencv" else min(ref) / min(s)
+        to_ort = None if ort is None or label in ("opencv", "onnx") else C.paired_ratio(s, ort)
         rows.append((name, batch, label, iters, 1e3 * C.median(s), batch / C.median(s), ratio,
-                     best))
+                     best, to_ort))
 
 
 def main(argv=None):
@@ -173,6 +176,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     args.runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    from keras_caffe.export.onnx import available
+
+    if "onnx" in args.runtimes and not available():
+        print("ONNX Runtime or tf2onnx is not installed (pip install 'keras-caffe[onnx]'): "
+              "no onnx row")
+        args.runtimes.remove("onnx")
     nets = [n.strip() for n in args.nets.split(",") if n.strip()]
     bad = [n for n in nets if n not in NETS] + [r for r in args.runtimes if r not in RUNTIMES]
     if bad:
@@ -200,12 +209,15 @@ def main(argv=None):
     print(f"\nCPU inference, {args.threads} threads each: keras_caffe.predictor (TF "
           f"{tf.__version__}, {interpreter_name()}) vs OpenCV {cv2.__version__} dnn; "
           f"{os.cpu_count()} CPU(s), {args.repeats} interleaved rounds of >= {args.min_time}s")
-    C.print_table(["net", "batch", "runtime", "iters", "ms", "img/s", "cv/ours", "r(best)"],
+    C.print_table(["net", "batch", "runtime", "iters", "ms", "img/s", "cv/ours", "r(best)",
+                   "ours/ort"],
                   [[n, b, label, it, f"{ms:.2f}", f"{ips:.1f}",
-                    "" if r is None else f"{r:.2f}", "" if bb is None else f"{bb:.2f}"]
-                   for n, b, label, it, ms, ips, r, bb in rows])
+                    "" if r is None else f"{r:.2f}", "" if bb is None else f"{bb:.2f}",
+                    "" if o is None else f"{o:.2f}"]
+                   for n, b, label, it, ms, ips, r, bb, o in rows])
     print("cv/ours: median of per-round OpenCV time / ours (above 1: ours faster); r(best): "
-          "fastest OpenCV round / fastest round of ours")
+          "fastest OpenCV round / fastest round of ours; ours/ort: median of per-round time / "
+          "ONNX Runtime's (the onnx row; at most 1.3 is the goal)")
     for n in notes:
         print("  " + n)
     print(f"total {time.perf_counter() - start:.0f} s")

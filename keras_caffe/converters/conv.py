@@ -119,7 +119,7 @@ def convolution(ctx, *xs):
             pad = ctx.add(keras.layers.ZeroPadding2D(win.pad, name=ctx.helper_name("pad")))
         layer = ctx.add(layer, holds_params=True, layouts=(DEPTHWISE_KERNEL,))
         return [layer(pad(x) if pad else x) for x in xs]
-    if padding is not None and not stride_and_dilation:
+    if padding is not None and not stride_and_dilation and group == 1:
         layer = keras.layers.Conv2D(p.num_output, win.kernel, strides=win.stride, padding=padding,
                                     dilation_rate=win.dilation, groups=group,
                                     use_bias=p.bias_term, kernel_initializer="zeros",

@@ -5,25 +5,31 @@
     run = keras_caffe.predictor("deploy.prototxt", "net.caffemodel",
                                 input_shapes={"data": (1, 3, 224, 224)})
     prob = run(data=images)["prob"]          # or run({"data": images}); NCHW in and out
-    run.runtime                               # "keras" or "litert": what "auto" chose, and why:
-    run.timings, run.reason                   # ms per call of each runtime tried; fallbacks
+    run.runtime                               # "keras", "litert" or "onnx": what "auto"
+    run.timings, run.reason                   # chose, the ms per call it measured, and why
+
+Every runtime first gets the net with its BatchNorm, Scale and Bias layers folded into the
+convolution or inner product before them (``fold=True``; ``run.folds``).
 
 Runtimes:
 
 ``"keras"``
     the converted model in one ``tf.function`` traced once for the fixed input shapes (no
-    retracing per call, no Keras call path per call).
+    retracing per call, no Keras call path per call), its variables frozen into constants.
 ``"litert"``
     a fixed-shape TFLite export of the net (converted in memory; the SavedModel it is
     converted from lives in a temporary directory removed at once) run by LiteRT's
     interpreter (``ai_edge_litert``, the ``litert`` extra; else ``tf.lite``'s) with XNNPACK
     and one thread per core.
+``"onnx"``
+    the Keras runtime's function converted by tf2onnx and run by ONNX Runtime on the CPU
+    (the ``onnx`` extra; :mod:`.onnx`).
 ``"auto"``
-    both, when LiteRT can convert the net: each is checked against the Keras model on seeded
-    random inputs (a runtime whose outputs differ by more than ``tolerance`` times the
-    largest magnitude is not used), timed warm in alternating blocks of calls, and the one
-    faster in most rounds kept.  A net LiteRT cannot convert runs on Keras, with a log line
-    saying why.
+    Keras and every other runtime installed that converts the net: each is checked against
+    the Keras model on seeded random inputs (a runtime whose outputs differ by more than
+    ``tolerance`` times the largest magnitude is not used), timed warm in alternating
+    blocks of calls, and the one with the best median per-round ratio to Keras kept.  What
+    could not run the net is said in ``reason`` and the log.
 
 The shapes are fixed when the predictor is made (the prototxt's, or ``input_shapes``), batch
 included; a call with other shapes, other names or missing inputs is refused with one
@@ -42,13 +48,16 @@ import numpy as np
 from ..errors import CaffeError
 from ..graph.net import Blob
 from .common import folded_net
+from .onnx import OnnxRunner
+from .onnx import available as onnx_available
 from .savedmodel import SIGNATURE, prepare, serving_function, shape_in_layout
 from .tflite import flatbuffer, interpreter
 from .tracing import traceable_model
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "keras", "litert")
+RUNTIMES = ("auto", "keras", "litert", "onnx")
+_LABELS = {"keras": "Keras", "litert": "LiteRT", "onnx": "ONNX Runtime"}
 
 
 class PredictorError(CaffeError):
@@ -63,13 +72,14 @@ def predictor(net, weights=None, input_shapes=None, input_layout: str = "NCHW",
     or a model from ``load_model``) with ``weights`` (a caffemodel, for a prototxt).
     ``input_shapes``: Caffe's NCHW shapes by input blob name (default: the prototxt's).
     ``input_layout``: ``"NCHW"`` (Caffe's; default) or ``"NHWC"`` for 4-D inputs and
-    outputs.  ``runtime``: one of :data:`RUNTIMES`.  ``num_threads``: LiteRT's threads
-    (default: the cores this process may use).  ``tolerance``: how far (relative to the
-    largest output magnitude) ``"auto"`` lets LiteRT depart from Keras.  ``repeats``: rounds
-    of timed blocks (about 0.1 s each) per runtime for ``"auto"``.  TensorFlow's threads are
-    its own settings (``tf.config.threading``), which only the process can set.  ``fold``: BatchNorm, Scale and Bias layers after a
-    convolution or inner product are folded into its weights first (outputs change by float
-    rounding only; ``predictor.folds`` says what folded).  Other keywords go to
+    outputs.  ``runtime``: one of :data:`RUNTIMES`.  ``num_threads``: LiteRT's and ONNX
+    Runtime's threads (default: the cores this process may use).  ``tolerance``: how far (relative to the
+    largest output magnitude) ``"auto"`` lets another runtime depart from Keras.
+    ``repeats``: rounds of timed blocks (about 0.1 s each) per runtime for ``"auto"``.
+    TensorFlow's threads are its own settings (``tf.config.threading``), which only the
+    process can set.  ``fold``: BatchNorm, Scale and Bias layers after a convolution or
+    inner product are folded into its weights first (outputs change by float rounding only;
+    ``predictor.folds`` says what folded).  Other keywords go to
     :func:`keras_caffe.build_net`."""
     if runtime not in RUNTIMES:
         raise PredictorError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
@@ -96,13 +106,19 @@ def _made(job, runtime: str, threads: int, tolerance: float, repeats: int) -> "P
     keras_run = KerasRunner(job, shapes)
     if runtime == "keras":
         return Predictor(keras_run, shapes, "keras")
-    try:
-        lite = LiteRTRunner(job, shapes, threads)
-    except Exception as exc:  # TFLiteConversionError, or a converter crash
-        reason = "LiteRT cannot run this net: " + " ".join(str(exc).split())
-        log.info("predictor: using keras; %s", reason)
-        return Predictor(keras_run, shapes, "keras", reason=reason)
-    return _fastest(keras_run, lite, shapes, tolerance, repeats)
+    if runtime == "onnx":
+        return Predictor(OnnxRunner(keras_run, shapes, threads), shapes, "onnx")
+    others, notes = [], []
+    makers = {"litert": lambda: LiteRTRunner(job, shapes, threads),
+              "onnx": lambda: OnnxRunner(keras_run, shapes, threads)}
+    for name, make in makers.items():
+        if name == "onnx" and not onnx_available():
+            continue   # an optional extra: "auto" chooses among what is installed
+        try:
+            others.append(make())
+        except Exception as exc:  # noqa: BLE001  (a conversion error, or a converter crash)
+            notes.append(f"{_LABELS[name]} cannot run this net: " + " ".join(str(exc).split()))
+    return _fastest(keras_run, others, shapes, tolerance, repeats, notes)
 
 
 def _cores() -> int:
@@ -302,27 +318,41 @@ def interleaved(runners: dict, feeds: dict, repeats: int, block_s: float = 0.1,
     return times
 
 
-def _fastest(keras_run, lite, shapes, tolerance: float, repeats: int) -> Predictor:
+def _fastest(keras_run, others: list, shapes, tolerance: float, repeats: int,
+             notes: list) -> Predictor:
+    """The fastest of Keras and the ``others`` that compute its outputs within
+    ``tolerance``, by the median per-round ratio of its time to Keras's."""
     feeds = sample_feeds(shapes)
     want = keras_run(feeds)
-    try:
-        worst = worst_difference(lite(feeds), want)
-    except (RuntimeError, ValueError) as exc:
-        reason = f"LiteRT cannot run this net: {str(exc).strip().splitlines()[0]}"
+    usable = []
+    for runner in others:
+        label = _LABELS[runner.name]
+        try:
+            worst = worst_difference(runner(feeds), want)
+        except Exception as exc:  # noqa: BLE001  (an interpreter refusing the net at run time)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            notes.append(f"{label} cannot run this net: {first}")
+            continue
+        if not worst <= tolerance:
+            notes.append(f"{label}'s outputs differ from Keras's by {worst:.3g} of the largest "
+                         f"magnitude (tolerance {tolerance:g})")
+            continue
+        usable.append(runner)
+    if not usable:
+        reason = "; ".join(notes)
         log.info("predictor: using keras; %s", reason)
         return Predictor(keras_run, shapes, "keras", reason=reason)
-    if not worst <= tolerance:
-        reason = (f"LiteRT's outputs differ from Keras's by {worst:.3g} of the largest "
-                  f"magnitude (tolerance {tolerance:g})")
-        log.info("predictor: using keras; %s", reason)
-        return Predictor(keras_run, shapes, "keras", reason=reason)
-    rounds = interleaved({r.name: r for r in (keras_run, lite)}, feeds, repeats)
+    runners = {r.name: r for r in [keras_run] + usable}
+    rounds = interleaved(runners, feeds, repeats)
     timings = {name: float(np.median(t)) for name, t in rounds.items()}
-    # Paired: each round's two blocks ran within a fraction of a second of each other.
-    ratio = float(np.median(np.divide(rounds["keras"], rounds["litert"])))
-    best = "litert" if ratio > 1.0 else "keras"
+    # Paired: each round's blocks ran within a fraction of a second of each other.
+    ratios = {r.name: float(np.median(np.divide(rounds["keras"], rounds[r.name])))
+              for r in usable}
+    best = max(ratios, key=ratios.get)
+    best = best if ratios[best] > 1.0 else "keras"
     reason = (", ".join(f"{name} {ms:.2f} ms" for name, ms in timings.items())
-              + f" (keras / litert, median over rounds: {ratio:.3f})")
+              + " (median per-round ratio " + ", ".join(f"keras / {n}: {r:.3f}"
+                                                       for n, r in ratios.items()) + ")")
     log.info("predictor: using %s (%s per call)", best, reason)
-    return Predictor(keras_run if best == "keras" else lite, shapes, best, timings,
-                     f"fastest here: {reason}")
+    reason = f"fastest here: {reason}" + "".join(f"; {n}" for n in notes)
+    return Predictor(runners[best], shapes, best, timings, reason)

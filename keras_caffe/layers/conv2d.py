@@ -67,15 +67,26 @@ class CaffeConv2D(keras.layers.Conv2D):
         dilated = max(self.dilation_rate) > 1
         strided = max(self.strides) > 1
         if not (dilated and strided):
-            return ops.conv(inputs, kernel, strides=self.strides, padding="valid",
-                            dilation_rate=self.dilation_rate)
-        out = ops.conv(inputs, kernel, strides=1, padding="valid",
-                       dilation_rate=self.dilation_rate)
+            return self._conv(inputs, kernel, self.strides)
+        out = self._conv(inputs, kernel, (1, 1))
         for axis, step in ((1, self.strides[0]), (2, self.strides[1])):
             if step > 1:
                 length = ops.shape(out)[axis]
                 out = ops.take(out, ops.arange(0, length, step), axis=axis)
         return out
+
+    def _conv(self, inputs, kernel, strides):
+        """A valid convolution.  Grouped, on TensorFlow's own kernels where they take groups
+        (oneDNN's on a CPU, cuDNN's): Keras's ``ops.conv`` compiles every grouped
+        convolution with XLA, a cluster that runs slower on a CPU and that no ONNX or
+        TFLite converter reads."""
+        if self.groups > 1 and native_grouped_conv():
+            import tensorflow as tf
+
+            return tf.nn.conv2d(inputs, kernel, strides=(1,) + tuple(strides) + (1,),
+                                padding="VALID", dilations=(1,) + tuple(self.dilation_rate) + (1,))
+        return ops.conv(inputs, kernel, strides=strides, padding="valid",
+                        dilation_rate=self.dilation_rate)
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
@@ -102,3 +113,35 @@ class CaffeConv2D(keras.layers.Conv2D):
             "dilation_rate": list(self.dilation_rate),
         })
         return config
+
+
+_NATIVE_GROUPED: list[bool] = []
+
+
+def native_grouped_conv() -> bool:
+    """Whether TensorFlow's Conv2D and its gradients take grouped kernels on the default
+    device, as oneDNN's CPU kernels and cuDNN do (TensorFlow's generic CPU kernel, without
+    oneDNN, does not); asked once per process with a tiny convolution."""
+    if not _NATIVE_GROUPED:
+        import tensorflow as tf
+
+        if keras.backend.backend() != "tensorflow":
+            _NATIVE_GROUPED.append(False)
+            return False
+
+        @tf.function
+        def probe(x, k):
+            y = tf.nn.conv2d(x, k, strides=1, padding="VALID")
+            # tf.gradients, not a tape: init_scope (to run eagerly from inside a trace)
+            # stops any tape from recording.
+            return tf.gradients(tf.reduce_sum(y * y), [x, k])
+
+        try:
+            with tf.init_scope():
+                x = tf.reshape(tf.range(2 * 3 * 3 * 4, dtype=tf.float32), (2, 3, 3, 4))
+                dx, dk = probe(x, tf.ones((2, 2, 2, 6)))
+                ok = tuple(dx.shape) == (2, 3, 3, 4) and tuple(dk.shape) == (2, 2, 2, 6)
+        except Exception:  # noqa: BLE001  (no kernel takes groups here: Keras's way then)
+            ok = False
+        _NATIVE_GROUPED.append(bool(ok))
+    return _NATIVE_GROUPED[0]

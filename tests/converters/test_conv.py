@@ -31,8 +31,9 @@ CONV = {
                          "pad_w: 0", 2, (5, 4), "Conv2D", False),
     "rect_kernel_caffe": ("Convolution", "num_output: 3 kernel_h: 1 kernel_w: 3 pad_h: 1 "
                           "pad_w: 0 stride_h: 2 stride_w: 1", 2, (5, 6), "CaffeConv2D", False),
+    # grouped: CaffeConv2D always (TensorFlow's own grouped kernels, not Keras's XLA cluster)
     "grouped": ("Convolution", "num_output: 4 kernel_size: 3 pad: 1 group: 2", 4, (5, 5),
-                "Conv2D", False),
+                "CaffeConv2D", False),
     "grouped_caffe": ("Convolution", "num_output: 6 kernel_size: 3 pad: 2 group: 2 stride: 2",
                       4, (6, 6), "CaffeConv2D", False),
     "dilated_same": ("Convolution", "num_output: 3 kernel_size: 3 pad: 2 dilation: 2", 2,

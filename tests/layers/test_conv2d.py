@@ -121,3 +121,32 @@ def test_caffe_conformance(case, caffe_case, caffe_blobs, layout):
         layer.set_weights(weights)
         y = layout.to_nchw(layer(x))
         np.testing.assert_allclose(y, outputs[top], rtol=1e-4, atol=1e-5, err_msg=top)
+
+
+def test_grouped_runs_on_tensorflows_kernels_with_kerass_numbers():
+    """Grouped: no XLA cluster in the graph where TensorFlow's kernels take groups (oneDNN,
+    cuDNN), and the same values and gradients as Keras's own (XLA-compiled) grouped conv."""
+    import tensorflow as tf
+
+    from keras_caffe.layers.conv2d import native_grouped_conv
+
+    x = np.random.default_rng(0).normal(size=(2, 7, 6, 4)).astype("float32")
+    layer = CaffeConv2D(6, 3, padding=1, strides=2, groups=2)
+    layer.build(x.shape)
+    layer.kernel.assign(np.random.default_rng(1).normal(size=(3, 3, 2, 6)).astype("float32"))
+
+    def grads(conv):
+        with tf.GradientTape() as tape:
+            xt = tf.constant(x)
+            tape.watch(xt)
+            y = conv(xt)
+            loss = tf.reduce_sum(y * y)
+        return [y] + tape.gradient(loss, [xt, layer.kernel])
+
+    keras_way = lambda t: keras.ops.conv(keras.ops.pad(t, ((0, 0), (1, 1), (1, 1), (0, 0))),  # noqa: E731
+                                         layer.kernel, strides=2) + layer.bias
+    for got, want in zip(grads(layer), grads(keras_way)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec(x.shape)).graph
+    calls = [op.type for op in graph.get_operations() if "PartitionedCall" in op.type]
+    assert native_grouped_conv() == (calls == [])
