@@ -1,8 +1,8 @@
-"""CPU inference: ``keras_caffe.predictor`` (runtime auto, keras, litert) vs OpenCV's dnn.
+"""CPU inference: ``keras_caffe.predictor`` (runtime auto, keras, litert, onnx) vs OpenCV's dnn.
 
 Per net and batch: the deploy prototxt (``cpu_nets.py``: AlexNet and GoogLeNet from
-``../shared/zoo``, ResNet-50, SqueezeNet 1.0 and MobileNet v2 generated as their published
-deploy files) and one caffemodel of random weights (He-scaled convolutions, BatchNorm
+``../shared/zoo``, ResNet-50, SqueezeNet 1.0, MobileNet v2 and MobileNet-SSD generated as their
+published deploy files) and one caffemodel of random weights (He-scaled convolutions, BatchNorm
 statistics measured on a random input, seeded; written with ``keras_caffe.save_caffemodel``
 into a temporary directory removed at the end) are loaded by OpenCV (``cv2.dnn.readNetFromCaffe``) and by
 ``keras_caffe.predictor`` once per runtime.  Every runtime's output (``prob``; MobileNet-SSD's ``detection_out``) is checked against
@@ -19,7 +19,7 @@ measured when choosing.
 
 ::
 
-    python benchmarks/cpu_inference.py                                  # all five, batch 1 and 8
+    python benchmarks/cpu_inference.py                                  # all six, batch 1 and 8
     python benchmarks/cpu_inference.py --nets squeezenet --batches 1 --repeats 3
     python benchmarks/cpu_inference.py --runtimes auto --threads 4
 """

@@ -204,7 +204,10 @@ class CaffeDetectionOutput(keras.layers.Layer):
         self._check(input_shape)
 
     def call(self, inputs):
-        loc, conf, prior = (keras.ops.cast(x, "float32") for x in inputs)
+        # No gradient, as in SSD (its Backward is NOT_IMPLEMENTED); stopping it here also
+        # keeps XLA from differentiating the data-dependent gathers below.
+        loc, conf, prior = (keras.ops.stop_gradient(keras.ops.cast(x, "float32"))
+                            for x in inputs)
         return _detect(self, loc, conf, prior)
 
     def compute_output_shape(self, input_shape):

@@ -104,7 +104,8 @@ class CaffeProposal(keras.layers.Layer):
     def call(self, inputs):
         import tensorflow as tf
 
-        scores, deltas, info = (tf.cast(x, tf.float32) for x in inputs)
+        # No gradient, as py-faster-rcnn's ProposalLayer (its backward does nothing).
+        scores, deltas, info = (tf.stop_gradient(tf.cast(x, tf.float32)) for x in inputs)
         one = tf.debugging.Assert(tf.equal(tf.shape(scores)[0], 1), [
             f"layer {self.name}: only single item batches are supported (as py-faster-rcnn's "
             "ProposalLayer asserts); got a batch of", tf.shape(scores)[0]])

@@ -193,6 +193,27 @@ def test_xla_gives_the_same_detections():
     np.testing.assert_array_equal(empty, [[[[0] + [-1] * 6, [1] + [-1] * 6]]])
 
 
+def test_no_gradient_as_in_ssd_also_under_xla():
+    """SSD's Backward is NOT_IMPLEMENTED: nothing flows back, and a differentiated pass
+    through the layer still compiles with XLA (data-dependent gathers are not differentiated)."""
+    loc, conf, prior = (tf.constant(x) for x in ssd_inputs(num=2, seed=3))
+    scale = tf.Variable(1.0)
+    layer = CaffeDetectionOutput(num_classes=4, nms_threshold=0.45, top_k=30,
+                                 confidence_threshold=0.05, code_type="CENTER_SIZE")
+
+    def step(loc, conf, prior):
+        with tf.GradientTape() as tape:
+            out = layer([loc * scale, conf, prior])
+            total = tf.reduce_sum(out) + scale          # scale's own path: gradient 1
+        return out, tape.gradient(total, scale)
+
+    out, grad = step(loc, conf, prior)
+    assert float(grad) == 1.0
+    out_xla, grad_xla = tf.function(step, jit_compile=True)(loc, conf, prior)
+    assert float(grad_xla) == 1.0
+    assert_same_detections(out_xla, out)
+
+
 def test_save_load_and_config(roundtrip, config_roundtrip):
     inputs = ssd_inputs()
     ins = [keras.Input(x.shape[1:]) for x in inputs[:2]] + [keras.Input((2, None), batch_size=1)]
