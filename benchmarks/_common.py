@@ -9,11 +9,9 @@ processes) and reduced by the median.
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,27 +26,11 @@ def time_interleaved(runs, repeats, min_time, warmup, iters=None):
 
     Returns ``(samples, iters)``: label -> list of seconds per call, one per round, and the
     calls per timed block (the same for every variant, chosen so that the slowest variant's
-    block lasts about ``min_time``)."""
-    for run in runs.values():
-        for _ in range(warmup):
-            run()
-    if iters is None:
-        slowest = 0.0
-        for run in runs.values():
-            t0 = time.perf_counter()
-            run()
-            slowest = max(slowest, time.perf_counter() - t0)
-        iters = max(1, math.ceil(min_time / max(slowest, 1e-6)))
-    labels = list(runs)
-    samples = {label: [] for label in labels}
-    for r in range(repeats):
-        for label in (labels if r % 2 == 0 else labels[::-1]):
-            run = runs[label]
-            t0 = time.perf_counter()
-            for _ in range(iters):
-                run()
-            samples[label].append((time.perf_counter() - t0) / iters)
-    return samples, iters
+    block lasts about ``min_time``).  The library's own helper, imported here and not at the
+    top so that a script can still set TensorFlow's environment after importing this."""
+    from keras_caffe.interleaved import time_interleaved as timed
+
+    return timed(runs, repeats, min_time, warmup=warmup, calls=iters)
 
 
 def paired_ratio(a, b):

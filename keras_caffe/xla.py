@@ -21,6 +21,8 @@ import statistics
 import time
 from typing import Callable, Sequence
 
+from .interleaved import time_interleaved
+
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "always")
@@ -91,36 +93,23 @@ def _sync_devices() -> None:
     tf.test.experimental.sync_devices()
 
 
-def _timed(fn, args, sync, calls: int = 1) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn(*args)
-    sync()
-    return (time.perf_counter() - start) / calls
-
-
 def _measured(plain, compiled, args, what, sync, budget_s, min_rounds, max_rounds):
     try:
-        compile_s = _timed(compiled, args, sync)
+        start = time.perf_counter()
+        compiled(*args)
+        sync()
+        compile_s = time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001  (whatever XLA refuses, the pass runs without it)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         choice = XlaChoice(False, "auto", reason=f"XLA cannot compile it: {first}")
         log.warning("--xla: %s", choice.summary(what))
         return plain, choice
-    slowest = max(_timed(plain, args, sync), _timed(compiled, args, sync))
-    calls = max(1, min(100, int(0.02 / max(slowest, 1e-6))))   # blocks of >= 20 ms
-    times = {"plain": [], "xla": []}
-    runs = {"plain": plain, "xla": compiled}
-    start = time.perf_counter()
-    for r in range(max_rounds):
-        for name in (("plain", "xla") if r % 2 == 0 else ("xla", "plain")):
-            times[name].append(_timed(runs[name], args, sync, calls) * 1e3)
-        spent = time.perf_counter() - start
-        clear = max(times["plain"][-1], times["xla"][-1]) > 3 * min(times["plain"][-1],
-                                                                     times["xla"][-1])
-        if r + 1 >= min_rounds and spent >= budget_s or (r == 0 and clear):
-            break
-    plain_ms, xla_ms = statistics.median(times["plain"]), statistics.median(times["xla"])
+    # One warm-up call each (plain's first call traces), blocks of >= 20 ms; a 3x gap after
+    # the first round decides at once.
+    times, _ = time_interleaved({"plain": lambda: plain(*args), "xla": lambda: compiled(*args)},
+                                max_rounds, 0.02, warmup=1, sync=sync, budget_s=budget_s,
+                                min_rounds=min_rounds, decisive=3.0)
+    plain_ms, xla_ms = (statistics.median(times[k]) * 1e3 for k in ("plain", "xla"))
     choice = XlaChoice(xla_ms < plain_ms, "auto", plain_ms, xla_ms, compile_s)
     (log.info if choice.used else log.warning)("--xla: %s", choice.summary(what))
     return (compiled if choice.used else plain), choice

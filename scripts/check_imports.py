@@ -22,7 +22,7 @@ from collections import defaultdict
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "keras_caffe"
 
-#: What each part of the package may import (besides itself, ``errors`` and ``fileio``).
+#: What each part of the package may import (besides itself and the COMMON modules).
 #: Parts are top-level modules or subpackages; the order is the pipeline's, bottom up.
 ALLOWED = {
     "proto": set(),
@@ -46,7 +46,7 @@ ALLOWED = {
             "apps", "xla"},
     "__init__": {"layers", "converters", "data", "api", "export"},
 }
-COMMON = {"errors", "fileio"}
+COMMON = {"errors", "fileio", "interleaved"}
 #: Function-level imports of the package's own modules allowed in all (each for an
 #: optional dependency, said in a comment on the line).
 MAX_DEFERRED = 5

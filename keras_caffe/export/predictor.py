@@ -46,6 +46,7 @@ import time
 import numpy as np
 
 from ..errors import CaffeError
+from ..interleaved import time_interleaved
 from ..graph.net import Blob
 from .common import folded_net
 from .onnx import OnnxRunner
@@ -169,7 +170,9 @@ class KerasRunner(_Keyed):
         self.function = tf.function(serve, input_signature=[spec])
         concrete = self.function.get_concrete_function()
         self.structure = concrete.structured_outputs
-        self.order = tf.nest.flatten({key: key for key in spec})   # the flat argument order
+        # The flat argument order and the flat order of the outputs, by key
+        self.order = tf.nest.flatten({key: key for key in spec})
+        self.output_order = tf.nest.flatten({key: key for key in self.structure})
         self.frozen = _frozen(concrete)
 
     def __call__(self, feeds: dict) -> dict:
@@ -292,32 +295,6 @@ def time_calls(run, feeds: dict, repeats: int, warmup: int = 2) -> float:
     return float(np.median(times))
 
 
-def interleaved(runners: dict, feeds: dict, repeats: int, block_s: float = 0.1,
-                warmup: int = 2) -> dict:
-    """Per-round ms per call of each runner: every round times a block of calls of each
-    (as many as last about ``block_s`` for the slowest), alternating between them with the
-    order reversed every round, so that load from other processes falls on all alike and a
-    single slow call (a page fault, a thread woken late) weighs little."""
-    for run in runners.values():
-        for _ in range(warmup):
-            run(feeds)
-    slowest = 0.0
-    for run in runners.values():
-        start = time.perf_counter()
-        run(feeds)
-        slowest = max(slowest, time.perf_counter() - start)
-    calls = max(1, min(1000, int(block_s / max(slowest, 1e-6))))
-    times = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(max(1, repeats)):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            for _ in range(calls):
-                runners[name](feeds)
-            times[name].append((time.perf_counter() - start) * 1e3 / calls)
-    return times
-
-
 def _fastest(keras_run, others: list, shapes, tolerance: float, repeats: int,
              notes: list) -> Predictor:
     """The fastest of Keras and the ``others`` that compute its outputs within
@@ -343,8 +320,9 @@ def _fastest(keras_run, others: list, shapes, tolerance: float, repeats: int,
         log.info("predictor: using keras; %s", reason)
         return Predictor(keras_run, shapes, "keras", reason=reason)
     runners = {r.name: r for r in [keras_run] + usable}
-    rounds = interleaved(runners, feeds, repeats)
-    timings = {name: float(np.median(t)) for name, t in rounds.items()}
+    rounds, _ = time_interleaved({name: lambda r=r: r(feeds) for name, r in runners.items()},
+                                 repeats, 0.1, warmup=2)
+    timings = {name: float(np.median(t)) * 1e3 for name, t in rounds.items()}
     # Paired: each round's blocks ran within a fraction of a second of each other.
     ratios = {r.name: float(np.median(np.divide(rounds["keras"], rounds[r.name])))
               for r in usable}

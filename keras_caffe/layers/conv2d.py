@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
@@ -115,33 +117,26 @@ class CaffeConv2D(keras.layers.Conv2D):
         return config
 
 
-_NATIVE_GROUPED: list[bool] = []
-
-
+@functools.cache
 def native_grouped_conv() -> bool:
     """Whether TensorFlow's Conv2D and its gradients take grouped kernels on the default
     device, as oneDNN's CPU kernels and cuDNN do (TensorFlow's generic CPU kernel, without
     oneDNN, does not); asked once per process with a tiny convolution."""
-    if not _NATIVE_GROUPED:
-        import tensorflow as tf
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
 
-        if keras.backend.backend() != "tensorflow":
-            _NATIVE_GROUPED.append(False)
-            return False
+    @tf.function
+    def probe(x, k):
+        y = tf.nn.conv2d(x, k, strides=1, padding="VALID")
+        # tf.gradients, not a tape: init_scope (to run eagerly from inside a trace) stops
+        # any tape from recording.
+        return tf.gradients(tf.reduce_sum(y * y), [x, k])
 
-        @tf.function
-        def probe(x, k):
-            y = tf.nn.conv2d(x, k, strides=1, padding="VALID")
-            # tf.gradients, not a tape: init_scope (to run eagerly from inside a trace)
-            # stops any tape from recording.
-            return tf.gradients(tf.reduce_sum(y * y), [x, k])
-
-        try:
-            with tf.init_scope():
-                x = tf.reshape(tf.range(2 * 3 * 3 * 4, dtype=tf.float32), (2, 3, 3, 4))
-                dx, dk = probe(x, tf.ones((2, 2, 2, 6)))
-                ok = tuple(dx.shape) == (2, 3, 3, 4) and tuple(dk.shape) == (2, 2, 2, 6)
-        except Exception:  # noqa: BLE001  (no kernel takes groups here: Keras's way then)
-            ok = False
-        _NATIVE_GROUPED.append(bool(ok))
-    return _NATIVE_GROUPED[0]
+    try:
+        with tf.init_scope():
+            x = tf.reshape(tf.range(2 * 3 * 3 * 4, dtype=tf.float32), (2, 3, 3, 4))
+            dx, dk = probe(x, tf.ones((2, 2, 2, 6)))
+            return tuple(dx.shape) == (2, 3, 3, 4) and tuple(dk.shape) == (2, 2, 2, 6)
+    except Exception:  # noqa: BLE001  (no kernel takes groups here: Keras's way then)
+        return False
